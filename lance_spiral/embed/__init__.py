@@ -1,0 +1,1 @@
+"""Embedders: the approximator (distilled DeepSets, ONNX), a Bedrock Titan client, caches."""
