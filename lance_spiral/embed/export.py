@@ -1,0 +1,182 @@
+"""Export a trained student to ONNX (folded per-entry tables), optionally int8-quantised."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+from lance_spiral._optional import require
+from lance_spiral.embed.model import build_folded
+from lance_spiral.embed.tokenizer import Tokenizer
+from lance_spiral.errors import InvalidParameterError
+
+__all__ = ["FORMAT_VERSION", "MODEL_FILE", "QUANT_FILE", "export_approximator", "export_onnx"]
+
+FORMAT_VERSION = 1
+MODEL_FILE = "model.onnx"
+QUANT_FILE = "model.int8.onnx"
+TABLES_FILE = "tables.safetensors"
+HEAD_FILE = "head.onnx"
+TOKENIZER_FILE = "tokenizer.json"
+CONFIG_FILE = "config.json"
+DEFAULT_OPSET = 17
+
+
+def export_onnx(
+    student: Any, path: str | Path, *, opset: int = DEFAULT_OPSET, table_dtype: str = "float16"
+) -> Path:
+    """Fold the student and write an ONNX graph ``ids int64[B, T] -> embedding float32[B, d]``.
+
+    Args:
+        student: A trained module from :func:`lance_spiral.embed.model.build_student`.
+        path: Output ``.onnx`` file.
+        opset: ONNX opset (onnxruntime supports 17 and later here).
+        table_dtype: Storage type of the folded tables.
+
+    Returns:
+        The written path.
+
+    Raises:
+        InvalidParameterError: If ``opset`` is outside 13..21.
+    """
+    torch = require("torch", "train")
+    if not 13 <= opset <= 21:
+        raise InvalidParameterError(f"opset must be in 13..21, got {opset}")
+    folded = build_folded(student, table_dtype=table_dtype)
+    dummy = torch.randint(1, folded.features.shape[0], (2, 7), dtype=torch.int64)
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            folded,
+            (dummy,),
+            str(out),
+            input_names=["ids"],
+            output_names=["embedding"],
+            dynamic_axes={"ids": {0: "batch", 1: "tokens"}, "embedding": {0: "batch"}},
+            opset_version=opset,
+            dynamo=False,
+        )
+    return out
+
+
+def export_fast_path(
+    student: Any, out_dir: str | Path, *, opset: int = DEFAULT_OPSET
+) -> tuple[Path, Path]:
+    """Write the folded tables (``tables.safetensors``, float16) and ``head.onnx`` (rho).
+
+    The inference fast path pools with :func:`lance_spiral.embed.pooling.pool_folded` and runs
+    only rho in onnxruntime.
+
+    Args:
+        student: A trained student.
+        out_dir: Target directory.
+        opset: ONNX opset.
+
+    Returns:
+        ``(tables path, head path)``.
+    """
+    torch = require("torch", "train")
+    from safetensors.numpy import save_file
+
+    folded = build_folded(student, table_dtype="float16")
+    d = Path(out_dir)
+    tables = d / TABLES_FILE
+    save_file({"features": folded.features.numpy(), "logits": folded.logits.numpy()}, str(tables))
+
+    class Head(torch.nn.Module):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.rho = folded.rho
+            self.out_skip = folded.out_skip
+
+        def forward(self, pooled: Any) -> Any:
+            out = self.rho(pooled) + self.out_skip(pooled)
+            return out / out.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+
+    head = d / HEAD_FILE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Head().eval(),
+            (torch.zeros(2, folded.features.shape[1]),),
+            str(head),
+            input_names=["pooled"],
+            output_names=["embedding"],
+            dynamic_axes={"pooled": {0: "batch"}, "embedding": {0: "batch"}},
+            opset_version=opset,
+            dynamo=False,
+        )
+    return tables, head
+
+
+def quantize_onnx(src: str | Path, dst: str | Path) -> Path:
+    """int8 dynamic quantisation of an exported model (weights of MatMul/Gather)."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8)
+    return Path(dst)
+
+
+def export_approximator(
+    student: Any,
+    tokenizer: Tokenizer,
+    kinds: list[str],
+    texts: list[str],
+    out_dir: str | Path,
+    *,
+    teacher: str = "",
+    quantize: bool = False,
+    extra: dict[str, Any] | None = None,
+    opset: int = DEFAULT_OPSET,
+) -> Path:
+    """Write an approximator directory.
+
+    Files: ``model.onnx`` (whole folded graph), ``tables.safetensors`` + ``head.onnx`` (fast
+    path), ``tokenizer.json``, ``config.json`` (+ ``model.int8.onnx`` when quantising).
+
+    Args:
+        student: Trained student module.
+        tokenizer: Its tokeniser (settings are stored).
+        kinds: Vocabulary entry kinds.
+        texts: Vocabulary entry texts.
+        out_dir: Target directory.
+        teacher: Name or path of the teacher (recorded).
+        quantize: Also write ``model.int8.onnx``.
+        extra: More JSON-able facts for ``config.json`` (training summary...).
+        opset: ONNX opset.
+
+    Returns:
+        The directory.
+    """
+    d = Path(out_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    export_onnx(student, d / MODEL_FILE, opset=opset)
+    export_fast_path(student, d, opset=opset)
+    if quantize:
+        tmp = d / "model.fp32.tmp.onnx"
+        export_onnx(student, tmp, opset=opset, table_dtype="float32")
+        try:
+            quantize_onnx(tmp, d / QUANT_FILE)
+        finally:
+            tmp.unlink(missing_ok=True)
+    tok = {
+        "kinds": kinds,
+        "texts": texts,
+        "max_tokens": tokenizer.max_tokens,
+        "skipgrams": tokenizer.skipgrams,
+    }
+    (d / TOKENIZER_FILE).write_text(json.dumps(tok, ensure_ascii=False))
+    cfg = {
+        "format_version": FORMAT_VERSION,
+        "dim": int(student.config.out_dim),
+        "model": student.config.to_dict(),
+        "teacher": teacher,
+        "quantized": bool(quantize),
+        **(extra or {}),
+    }
+    (d / CONFIG_FILE).write_text(json.dumps(cfg, indent=2))
+    return d

@@ -1,0 +1,89 @@
+"""The approximator as a LanceDB embedding function: ``"lance-spiral-approx"`` in the registry.
+
+Plain LanceDB users get automatic embedding of a ``SourceField`` into a ``VectorField``::
+
+    import lancedb
+    from lancedb.embeddings import get_registry
+    from lancedb.pydantic import LanceModel, Vector
+
+    import lance_spiral.embed.lancedb_function  # registers "lance-spiral-approx"
+
+    func = get_registry().get("lance-spiral-approx").create(model_dir="build/approximator")
+
+    class Doc(LanceModel):
+        text: str = func.SourceField()
+        vector: Vector(func.ndims()) = func.VectorField()
+
+    db = lancedb.connect("data/")
+    table = db.create_table("docs", schema=Doc)
+    table.add([{"text": "a claim about proteins"}])      # embedded on add
+    table.search("protein folding").limit(5).to_list()   # query embedded too
+
+Reopening such a table: LanceDB stores only the alias ``"lance-spiral-approx"`` and the function's
+arguments with the table; it has no plugin discovery. A new process must **import this module
+before** ``db.open_table(...)`` (``import lance_spiral.embed.lancedb_function``); without it,
+reading and vector search by an explicit vector still work, but ``add`` and text search raise
+``KeyError``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from lancedb.embeddings import TextEmbeddingFunction, register
+
+from lance_spiral.errors import InvalidInputError
+
+__all__ = ["ALIAS", "ApproximatorEmbeddingFunction"]
+
+ALIAS = "lance-spiral-approx"
+
+
+@register(ALIAS)
+class ApproximatorEmbeddingFunction(TextEmbeddingFunction):  # type: ignore[misc]
+    """LanceDB ``TextEmbeddingFunction`` backed by a lance-spiral :class:`Approximator`.
+
+    Attributes:
+        model_dir: Folder of a saved approximator; the default model folder when None.
+        batch_size: Texts per inference batch.
+    """
+
+    model_dir: str | None = None
+    batch_size: int = 256
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._model: Any = None
+
+    def _approximator(self) -> Any:
+        if self._model is None:
+            from lance_spiral.embed.approximator import Approximator, default_model_dir
+
+            path = Path(self.model_dir) if self.model_dir is not None else default_model_dir()
+            self._model = Approximator.load(path)
+        return self._model
+
+    def ndims(self) -> int:
+        """Embedding width of the model."""
+        return int(self._approximator().dim)
+
+    def generate_embeddings(self, texts: Any, *args: Any, **kwargs: Any) -> list[Any]:
+        """Embed texts (list or array of str) into unit-norm float32 rows.
+
+        Raises:
+            InvalidInputError: If an item is not a string.
+        """
+        items = list(texts)
+        bad = [i for i, t in enumerate(items) if not isinstance(t, str)]
+        if bad:
+            raise InvalidInputError(f"texts must be strings; item {bad[0]} is {items[bad[0]]!r}")
+        if not items:
+            return []
+        model = self._approximator()
+        step = max(1, int(self.batch_size))
+        out = np.concatenate(
+            [model.embed(items[i : i + step]) for i in range(0, len(items), step)], axis=0
+        )
+        return list(out.astype(np.float32))

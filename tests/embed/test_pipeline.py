@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from lance_spiral.embed.approximator import Approximator
+from lance_spiral.embed.distill import TrainConfig
+from lance_spiral.embed.model import StudentConfig
+from lance_spiral.embed.pipeline import distill_approximator, load_corpus, reexport
+from lance_spiral.errors import InvalidInputError, NotFoundError
+
+
+def test_distill_from_text_file_then_reexport(tmp_path: Path, train_pairs, heldout_pairs) -> None:
+    texts, emb = train_pairs
+    corpus = tmp_path / "mine.txt"
+    corpus.write_text("\n".join(texts) + "\n")
+    np.save(tmp_path / "mine.npy", emb)
+    assert load_corpus(corpus)[1] is not None
+    out = tmp_path / "model"
+    summary = distill_approximator(
+        [corpus],
+        out,
+        vocab_size=300,
+        min_count=2,
+        entry_init="static",
+        model_config=StudentConfig(hidden=64, phi_hidden=128, rho_hidden=128, heads=2),
+        train_config=TrainConfig(
+            epochs=15, batch_size=64, lr=3e-3, seed=0, threads=1, val_frac=0.05
+        ),
+        progress=False,
+    )
+    assert summary["n_texts"] == len(texts) and summary["best_val_cosine"] > 0.25
+    saved = json.loads((out / "train" / "summary.json").read_text())
+    assert set(saved["timings_s"]) == {"load", "targets", "vocabulary", "train", "export"}
+    h_texts, h_emb = heldout_pairs
+    first = Approximator.load(out).embed(h_texts)
+    assert (first * h_emb).sum(1).mean() > 0.25
+    reexport(out, quantize=True)
+    assert np.allclose(Approximator.load(out).embed(h_texts), first, atol=1e-4)
+    assert Approximator.load(out, quantized=True).embed(h_texts[:3]).shape == (3, 384)
+
+
+def test_pipeline_input_errors(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError):
+        load_corpus(tmp_path / "missing.jsonl")
+    with pytest.raises(InvalidInputError):
+        distill_approximator([], tmp_path / "x", entry_init="static", progress=False)
+    with pytest.raises(InvalidInputError):
+        distill_approximator([], tmp_path / "x", entry_init="magic", progress=False)
+    with pytest.raises(NotFoundError):
+        reexport(tmp_path)
+    (tmp_path / "bad.txt").write_text("a\nb\n")
+    np.save(tmp_path / "bad.npy", np.zeros((3, 4), np.float32))
+    with pytest.raises(InvalidInputError):
+        load_corpus(tmp_path / "bad.txt")
