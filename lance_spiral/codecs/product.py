@@ -67,7 +67,7 @@ def train_codebooks(
 
 
 def learn_opq(
-    x: npt.NDArray[np.float32], m: int, ksub: int, *, seed: int = 0, n_opq_iter: int = 8,
+    x: npt.NDArray[np.float32], m: int, ksub: int, *, seed: int = 0, n_opq_iter: int = 32,
     max_train: int = 32768,
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     """Learn an OPQ rotation by alternating PQ training and orthogonal Procrustes.
@@ -77,8 +77,10 @@ def learn_opq(
         m: Number of sub-spaces.
         ksub: Codewords per sub-space.
         seed: Random seed (initial random rotation, samples).
-        n_opq_iter: Alternations.
-        max_train: Training rows used for the rotation.
+        n_opq_iter: Alternations. Measured on WordNet (m=48, 8 bits, 100k training vectors,
+            2 cores): 8 -> recall@10 0.697 in 29 s, 20 -> 0.712 in 58 s, 32 -> 0.721 in 72 s
+            (faiss OPQ48 0.7145 in 100 s); a PCA "eigenvalue allocation" start scored 0.57.
+        max_train: Training rows used for the rotation (65,536 was no better than 32,768).
 
     Returns:
         ``(rotation float32[D, D], codebooks)``: rotate with ``x @ rotation``.
@@ -120,6 +122,7 @@ class ProductQuantizer(Codec):
         m: Number of sub-vectors (``1 <= m <= dim``).
         bits: Bits per sub-vector index: 8 or 4.
         opq: 1 (or True) to learn an OPQ rotation, 0 for none.
+        opq_iter: OPQ alternations (PQ training <-> orthogonal Procrustes) when ``opq=1``.
         metric: ``ip``, ``cosine`` or ``l2``.
         n_iter: k-means iterations per sub-space.
         max_train: Cap on training vectors (random sample).
@@ -128,9 +131,10 @@ class ProductQuantizer(Codec):
     name = "pq"
 
     def __init__(self, m: int = 48, bits: int = 8, opq: int | bool = 0, *, metric: str = "ip",
-                 n_iter: int = 20, max_train: int = 65536) -> None:
+                 opq_iter: int = 32, n_iter: int = 20, max_train: int = 65536) -> None:
         super().__init__(metric=metric)
         self.m = check_int(m, "m", lo=1, hi=4096)
+        self.opq_iter = check_int(opq_iter, "opq_iter", lo=1, hi=1000)
         self.bits = check_int(bits, "bits")
         if self.bits not in (4, 8):
             raise InvalidParameterError(f"pq bits must be 8 or 4, got {bits}")
@@ -184,7 +188,8 @@ class ProductQuantizer(Codec):
         xp = self._pad(x, dpad)
         init = None
         if self.opq:
-            self.rotation, init = learn_opq(xp, self.m, self.ksub, seed=seed)
+            self.rotation, init = learn_opq(xp, self.m, self.ksub, seed=seed,
+                                             n_opq_iter=self.opq_iter)
             xp = np.ascontiguousarray(xp @ self.rotation)
         self.codebooks = train_codebooks(xp, self.m, self.ksub, seed=seed, n_iter=self.n_iter,
                                          max_train=self.max_train, init=init)

@@ -35,6 +35,12 @@ def add_distill_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-count", type=int, default=3)
     parser.add_argument("--entry-init", choices=["teacher", "static"], default="teacher")
     parser.add_argument("--max-texts", type=int, default=None, help="cap training texts")
+    parser.add_argument(
+        "--crops",
+        type=int,
+        default=0,
+        help="extra training texts: sentences/windows of long corpus texts (teacher-embedded)",
+    )
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=256)
@@ -69,6 +75,7 @@ def run_distill(args: argparse.Namespace) -> int:
         min_count=args.min_count,
         entry_init=args.entry_init,
         max_texts=args.max_texts,
+        crops=args.crops,
         model_config=StudentConfig(
             hidden=args.hidden,
             heads=args.heads,

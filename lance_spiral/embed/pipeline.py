@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,7 @@ __all__ = [
     "in_heldout",
     "load_corpus",
     "load_train_queries",
+    "passage_crops",
     "reexport",
 ]
 
@@ -48,6 +50,54 @@ def in_heldout(doc_id: str, frac: float = 0.5) -> bool:
 
     h = int.from_bytes(hashlib.blake2b(str(doc_id).encode(), digest_size=8).digest(), "little")
     return h / 2**64 < frac
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9(\[])")
+
+
+def passage_crops(
+    texts: Sequence[str], *, max_crops: int, window: int = 3, min_words: int = 6, seed: int = 0
+) -> list[str]:
+    """Sentences and sentence windows cut from long texts, as extra distillation inputs.
+
+    A document-level corpus teaches the student long inputs only; queries are single sentences.
+    Every text of at least ``window`` sentences yields its sentences (of ``min_words`` words or
+    more) and windows of ``window`` consecutive sentences (stride ``window - 1``). When there are
+    more than ``max_crops``, a seeded sample is kept. The crops are embedded by the teacher like
+    any other training text, so they come from the training side of the corpus only.
+
+    Args:
+        texts: Source texts (already stripped of any held-out split).
+        max_crops: Cap on the number of crops returned (0 returns none).
+        window: Sentences per window.
+        min_words: Minimum words of a kept sentence.
+        seed: Sampling seed.
+
+    Returns:
+        The crops, in a deterministic order.
+    """
+    if max_crops <= 0:
+        return []
+    crops: list[str] = []
+    seen: set[str] = set()
+    for text in texts:
+        sents = [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+        if len(sents) < window:
+            continue
+        cand = [s for s in sents if len(s.split()) >= min_words]
+        cand += [
+            " ".join(sents[i : i + window])
+            for i in range(0, len(sents) - window + 1, max(1, window - 1))
+        ]
+        for c in cand:
+            if c not in seen and c != text:
+                seen.add(c)
+                crops.append(c)
+    if len(crops) > max_crops:
+        rng = np.random.default_rng(seed)
+        keep = np.sort(rng.choice(len(crops), max_crops, replace=False))
+        crops = [crops[i] for i in keep]
+    return crops
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -139,6 +189,7 @@ def distill_approximator(
     min_count: int = 3,
     entry_init: str = "teacher",
     max_texts: int | None = None,
+    crops: int = 0,
     max_tokens: int = 512,
     model_config: StudentConfig | None = None,
     train_config: TrainConfig | None = None,
@@ -158,6 +209,8 @@ def distill_approximator(
         entry_init: ``"teacher"`` (embed each entry with the teacher) or ``"static"`` (teacher
             input table, no forward pass).
         max_texts: Optional cap on training texts (seeded sample).
+        crops: Extra training texts cut from long corpus texts (:func:`passage_crops`), embedded
+            by the teacher; 0 disables.
         max_tokens: Tokeniser cap.
         model_config: Student shape.
         train_config: Optimisation settings.
@@ -180,6 +233,10 @@ def distill_approximator(
     model_dir = resolve_teacher_dir(teacher)
     timings: dict[str, float] = {}
     chunks: list[tuple[list[str], np.ndarray | None]] = [load_corpus(f) for f in corpus]
+    if crops:
+        chunks.append(
+            (passage_crops([t for c, _ in chunks for t in c], max_crops=crops), None)
+        )
     chunks += [load_train_queries(f) for f in queries]
     texts = [t for c, _ in chunks for t in c]
     if not texts:
@@ -242,6 +299,7 @@ def distill_approximator(
         "n_texts": len(texts),
         "vocab_entries": len(vocab),
         "mined_entries": len(mined),
+        "crops": crops,
         "entry_init": entry_init,
         **result.summary(),
     }

@@ -147,7 +147,7 @@ def test_bad_input() -> None:
 @pytest.mark.parametrize(
     ("spec", "floor"),
     [("pq:m=48,bits=8", 0.62), ("pq:m=96,bits=4", 0.6),
-     pytest.param("pq:m=48,bits=8,opq=1", 0.64, marks=pytest.mark.slow)],
+     ("pq:m=48,bits=8,opq=1,opq_iter=6", 0.64)],
 )
 def test_real_data_recall_floor(
     spec: str, floor: float, scifact_corpus_emb: np.ndarray, scifact_query_emb: np.ndarray,

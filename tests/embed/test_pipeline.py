@@ -11,7 +11,12 @@ pytest.importorskip("torch")
 from lance_spiral.embed.approximator import Approximator
 from lance_spiral.embed.distill import TrainConfig
 from lance_spiral.embed.model import StudentConfig
-from lance_spiral.embed.pipeline import distill_approximator, load_corpus, reexport
+from lance_spiral.embed.pipeline import (
+    distill_approximator,
+    load_corpus,
+    passage_crops,
+    reexport,
+)
 from lance_spiral.errors import InvalidInputError, NotFoundError
 
 
@@ -58,3 +63,24 @@ def test_pipeline_input_errors(tmp_path: Path) -> None:
     np.save(tmp_path / "bad.npy", np.zeros((3, 4), np.float32))
     with pytest.raises(InvalidInputError):
         load_corpus(tmp_path / "bad.txt")
+
+
+def test_passage_crops_cut_sentences_and_windows() -> None:
+    doc = (
+        "Alpha beta gamma delta epsilon zeta. Second sentence has six words here. "
+        "Short one. Fourth sentence also has enough words in it. Fifth and final sentence "
+        "closes the abstract now."
+    )
+    crops = passage_crops([doc, "One sentence only, nothing to cut."], max_crops=100)
+    assert "Second sentence has six words here." in crops
+    assert "Short one." not in crops  # below min_words
+    assert (
+        "Alpha beta gamma delta epsilon zeta. Second sentence has six words here. Short one."
+        in crops
+    )  # a 3-sentence window
+    assert all("nothing to cut" not in c for c in crops)
+    assert len(set(crops)) == len(crops)
+    few = passage_crops([doc], max_crops=2, seed=1)
+    assert len(few) == 2 and set(few) <= set(crops)
+    assert few == passage_crops([doc], max_crops=2, seed=1)
+    assert passage_crops([doc], max_crops=0) == []

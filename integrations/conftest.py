@@ -1,6 +1,6 @@
-"""Fixtures for the LlamaIndex package tests.
+"""Fixtures shared by the LangChain and LlamaIndex package tests (both test folders sit below).
 
-Tests run offline: sockets are disabled (unix sockets allowed) for every test here;
+The tests run offline: sockets are disabled (unix sockets allowed) for every test here;
 a test class that talks to the local Bedrock test server sets ``allow_localhost = True`` and may
 then reach 127.0.0.1 only.
 """
@@ -17,7 +17,7 @@ from types import ModuleType
 import pytest
 import pytest_socket
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("LANCE_SPIRAL_SHARED_DATA", ROOT.parent / "shared" / "data"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 _TINY_ENV = "LANCE_SPIRAL_TEST_TINY_APPROXIMATOR"
@@ -49,8 +49,8 @@ def shared_data() -> Path:
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny approximator trained in seconds on shared-data texts (lance_spiral.embed.testing).
 
-    Built once per test process: both integration packages' conftests share it through
-    ``_TINY_ENV``. Small on purpose (200 texts, 4 epochs): these tests check the adapters.
+    Built once per test process (``_TINY_ENV`` also lets a caller pass a prebuilt one). Small
+    on purpose (200 texts, 4 epochs): these tests check the adapters.
     """
     built = os.environ.get(_TINY_ENV)
     if built and Path(built).is_dir():
