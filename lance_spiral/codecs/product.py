@@ -84,10 +84,11 @@ def learn_opq(
             needs, and this keeps an alternation at about 2 Lloyd passes over ``max_train``.
 
     Measured on WordNet (100k training vectors, 2 cores), recall@10 on codes / fit seconds:
-    m=48: 8 alternations on 32k rows 0.697 / 29 s, 32 on 32k 0.721 / 72 s, this default 0.719 /
-    67 s (faiss OPQ48 0.7145 / 128 s); m=96: 32 on 32k 0.831 / 121 s, 40 on 65k 0.848 / 245 s,
-    this default 0.853 / 96 s (faiss OPQ96 0.8514 / 174 s). A PCA "eigenvalue allocation" start
-    scored 0.57 at m=48; an identity start 0.711 (m=48) and 0.847 (m=96).
+    m=48: 8 alternations on 32k rows 0.697 / 29 s, 32 on 32k 0.721 / 72 s, this default 0.716 /
+    81 s (faiss OPQ48 0.7145 / 91 s, same run); m=96: 32 on 32k 0.831 / 121 s, 40 on 65k 0.848 /
+    245 s, 36 alternations of this scheme 0.849 / 101 s, this default 0.859 / 121 s (faiss OPQ96
+    0.8514 / 166 s, same run). A PCA "eigenvalue allocation" start scored 0.57 at m=48; an
+    identity start 0.711 (m=48) and 0.847 (m=96).
 
     Returns:
         ``(rotation float32[D, D], codebooks)``: rotate with ``x @ rotation``.
@@ -108,7 +109,9 @@ def learn_opq(
         cb = train_codebooks(xc, m, ksub, seed=seed, n_iter=8 if it == 0 else 4,
                              max_train=None, init=cb)
         y = kpq.decode_indices(kpq.encode_indices(xr, cb), cb)
-        u, _, vt = np.linalg.svd(xs.T.astype(np.float64) @ y.astype(np.float64))
+        # float32 BLAS for the D x D cross-covariance (sums of n products; float64 doubled the
+        # cost of an alternation for no change in recall), float64 for the small SVD.
+        u, _, vt = np.linalg.svd((xs.T @ y).astype(np.float64))
         rot = (u @ vt).astype(np.float32)
     assert cb is not None  # n_opq_iter >= 1 is checked by the caller
     return rot, cb
