@@ -29,7 +29,31 @@ def _to_lists(vectors: Any) -> list[list[float]]:
     return np.asarray(vectors, dtype=np.float32).astype(np.float64).tolist()  # type: ignore[no-any-return]
 
 
-class ApproximatorEmbeddings(BaseModel, Embeddings):
+class _QueryAndAsync:
+    """``embed_query`` and the async pair, on top of a subclass's ``embed_documents``.
+
+    Async calls run in a worker thread (onnxruntime frees the GIL; boto3 is synchronous).
+    """
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        raise NotImplementedError
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one query text."""
+        if not isinstance(text, str):
+            raise InvalidInputError(f"text must be a string, got {type(text).__name__}")
+        return self.embed_documents([text])[0]
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Async :meth:`embed_documents`."""
+        return await asyncio.to_thread(self.embed_documents, texts)
+
+    async def aembed_query(self, text: str) -> list[float]:
+        """Async :meth:`embed_query`."""
+        return await asyncio.to_thread(self.embed_query, text)
+
+
+class ApproximatorEmbeddings(_QueryAndAsync, BaseModel, Embeddings):
     """Embeddings from a lance-spiral approximator (distilled DeepSets model, ONNX on CPU).
 
     The vectors live in the teacher's space (all-MiniLM-L6-v2 by default), so approximator
@@ -79,22 +103,8 @@ class ApproximatorEmbeddings(BaseModel, Embeddings):
                                                                           self.batch_size)]
         return _to_lists(np.concatenate(out, axis=0))
 
-    def embed_query(self, text: str) -> list[float]:
-        """Embed one query text."""
-        if not isinstance(text, str):
-            raise InvalidInputError(f"text must be a string, got {type(text).__name__}")
-        return self.embed_documents([text])[0]
 
-    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-        """Async :meth:`embed_documents` (runs in a worker thread; onnxruntime frees the GIL)."""
-        return await asyncio.to_thread(self.embed_documents, texts)
-
-    async def aembed_query(self, text: str) -> list[float]:
-        """Async :meth:`embed_query`."""
-        return await asyncio.to_thread(self.embed_query, text)
-
-
-class BedrockEmbeddings(BaseModel, Embeddings):
+class BedrockEmbeddings(_QueryAndAsync, BaseModel, Embeddings):
     """Amazon Titan embeddings through lance-spiral's Bedrock client (rate limits, retries, cache).
 
     Args:
@@ -134,17 +144,3 @@ class BedrockEmbeddings(BaseModel, Embeddings):
         if not texts:
             return []
         return _to_lists(self._embedder().embed(texts))
-
-    def embed_query(self, text: str) -> list[float]:
-        """Embed one query text."""
-        if not isinstance(text, str):
-            raise InvalidInputError(f"text must be a string, got {type(text).__name__}")
-        return self.embed_documents([text])[0]
-
-    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
-        """Async :meth:`embed_documents` (in a worker thread: boto3 is synchronous)."""
-        return await asyncio.to_thread(self.embed_documents, texts)
-
-    async def aembed_query(self, text: str) -> list[float]:
-        """Async :meth:`embed_query`."""
-        return await asyncio.to_thread(self.embed_query, text)

@@ -25,7 +25,36 @@ def _lists(vectors: Any) -> list[list[float]]:
     return np.asarray(vectors, dtype=np.float32).astype(np.float64).tolist()  # type: ignore[no-any-return]
 
 
-class ApproximatorEmbedding(BaseEmbedding):
+class _LanceSpiralEmbedding(BaseEmbedding):
+    """Shared LlamaIndex plumbing: input checks, float lists, async via a worker thread."""
+
+    def _embed(self, texts: list[str]) -> Any:
+        """``float32[n, d]`` embeddings of non-empty ``texts`` (subclasses)."""
+        raise NotImplementedError
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        texts = [_check_text(t) for t in texts]
+        if not texts:
+            return []
+        return _lists(self._embed(texts))
+
+    def _get_text_embedding(self, text: str) -> list[float]:
+        return self._get_text_embeddings([_check_text(text)])[0]
+
+    def _get_query_embedding(self, query: str) -> list[float]:
+        return self._get_text_embedding(query)
+
+    async def _aget_query_embedding(self, query: str) -> list[float]:
+        return await asyncio.to_thread(self._get_query_embedding, query)
+
+    async def _aget_text_embedding(self, text: str) -> list[float]:
+        return await asyncio.to_thread(self._get_text_embedding, text)
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
+        return await asyncio.to_thread(self._get_text_embeddings, texts)
+
+
+class ApproximatorEmbedding(_LanceSpiralEmbedding):
     """Embeddings from a lance-spiral approximator (distilled DeepSets model, ONNX on CPU).
 
     Args:
@@ -51,29 +80,11 @@ class ApproximatorEmbedding(BaseEmbedding):
             self._model = Approximator.load(path)
         return self._model
 
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        texts = [_check_text(t) for t in texts]
-        if not texts:
-            return []
-        return _lists(self._approximator().embed(texts))
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._get_text_embeddings([_check_text(text)])[0]
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._get_text_embedding(query)
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return await asyncio.to_thread(self._get_query_embedding, query)
-
-    async def _aget_text_embedding(self, text: str) -> list[float]:
-        return await asyncio.to_thread(self._get_text_embedding, text)
-
-    async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return await asyncio.to_thread(self._get_text_embeddings, texts)
+    def _embed(self, texts: list[str]) -> Any:
+        return self._approximator().embed(texts)
 
 
-class BedrockEmbedding(BaseEmbedding):
+class BedrockEmbedding(_LanceSpiralEmbedding):
     """Amazon Titan embeddings through lance-spiral's Bedrock client (rate limits, retries, cache).
 
     Args:
@@ -110,23 +121,5 @@ class BedrockEmbedding(BaseEmbedding):
             )
         return self._client
 
-    def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        texts = [_check_text(t) for t in texts]
-        if not texts:
-            return []
-        return _lists(self._embedder().embed(texts))
-
-    def _get_text_embedding(self, text: str) -> list[float]:
-        return self._get_text_embeddings([_check_text(text)])[0]
-
-    def _get_query_embedding(self, query: str) -> list[float]:
-        return self._get_text_embedding(query)
-
-    async def _aget_query_embedding(self, query: str) -> list[float]:
-        return await asyncio.to_thread(self._get_query_embedding, query)
-
-    async def _aget_text_embedding(self, text: str) -> list[float]:
-        return await asyncio.to_thread(self._get_text_embedding, text)
-
-    async def _aget_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        return await asyncio.to_thread(self._get_text_embeddings, texts)
+    def _embed(self, texts: list[str]) -> Any:
+        return self._embedder().embed(texts)
