@@ -222,10 +222,12 @@ def distill_approximator(
         A summary (timings, sizes, validation cosine) also written to ``train/summary.json``.
 
     Raises:
-        InvalidInputError: On an unknown ``entry_init`` or no texts.
+        InvalidInputError: On an unknown ``entry_init``, a bad ``crops`` or no texts.
     """
     if entry_init not in ("teacher", "static"):
         raise InvalidInputError(f"entry_init must be 'teacher' or 'static', got {entry_init!r}")
+    if isinstance(crops, bool) or not isinstance(crops, int) or crops < 0:
+        raise InvalidInputError(f"crops must be a non-negative int, got {crops!r}")
     t0 = time.perf_counter()
     out = Path(out_dir)
     work = out / "train"

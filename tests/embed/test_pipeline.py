@@ -57,6 +57,8 @@ def test_pipeline_input_errors(tmp_path: Path) -> None:
         distill_approximator([], tmp_path / "x", entry_init="static", progress=False)
     with pytest.raises(InvalidInputError):
         distill_approximator([], tmp_path / "x", entry_init="magic", progress=False)
+    with pytest.raises(InvalidInputError, match="crops"):
+        distill_approximator([], tmp_path / "x", crops=-1, progress=False)
     with pytest.raises(NotFoundError):
         reexport(tmp_path)
     (tmp_path / "bad.txt").write_text("a\nb\n")
