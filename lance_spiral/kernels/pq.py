@@ -32,6 +32,7 @@ __all__ = [
     "pair_tables",
     "quantize_tables",
     "unpack_nibbles",
+    "update_codebooks",
 ]
 
 FASTSCAN_BLOCK = 32
@@ -70,6 +71,37 @@ def encode_indices(
     m = codebooks.shape[0]
     out = np.empty((x.shape[0], m), dtype=np.uint8)
     _encode(np.ascontiguousarray(x), np.ascontiguousarray(codebooks.transpose(0, 2, 1)), out)
+    return out
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _update(x: np.ndarray, idx: np.ndarray, cb: np.ndarray, out: np.ndarray) -> None:
+    n, m = idx.shape
+    ksub, dsub = cb.shape[1], cb.shape[2]
+    for j in nb.prange(m):
+        sums = np.zeros((ksub, dsub), dtype=np.float64)
+        counts = np.zeros(ksub, dtype=np.int64)
+        for i in range(n):
+            c = idx[i, j]
+            counts[c] += 1
+            for t in range(dsub):
+                sums[c, t] += x[i, j * dsub + t]
+        for c in range(ksub):
+            for t in range(dsub):
+                out[j, c, t] = sums[c, t] / counts[c] if counts[c] > 0 else cb[j, c, t]
+
+
+def update_codebooks(
+    x: npt.NDArray[np.float32], idx: npt.NDArray[np.uint8], codebooks: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """One Lloyd update of every sub-quantiser from known assignments.
+
+    Each codeword becomes the mean of the sub-vectors of ``x[n, m*dsub]`` assigned to it by
+    ``idx`` (``uint8[n, m]``, e.g. from :func:`encode_indices`); codewords with no members keep
+    their value. ``O(n * m * dsub)``: one pass over ``x``, no distance computations.
+    """
+    out = np.empty_like(codebooks)
+    _update(np.ascontiguousarray(x), np.ascontiguousarray(idx), codebooks, out)
     return out
 
 
