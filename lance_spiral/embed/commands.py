@@ -53,6 +53,14 @@ def add_distill_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--phi-hidden", type=int, default=1024)
     parser.add_argument("--rho-hidden", type=int, default=1024)
+    parser.add_argument(
+        "--train-embeddings",
+        action="store_true",
+        help="fine-tune the entry table (starts at the teacher's embeddings)",
+    )
+    parser.add_argument(
+        "--embed-lr-scale", type=float, default=0.1, help="entry-table LR multiplier"
+    )
     parser.add_argument("--quantize", action="store_true", help="also write an int8 model")
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (1 is fastest when busy)"
@@ -81,6 +89,7 @@ def run_distill(args: argparse.Namespace) -> int:
             heads=args.heads,
             phi_hidden=args.phi_hidden,
             rho_hidden=args.rho_hidden,
+            train_embeddings=args.train_embeddings,
         ),
         train_config=TrainConfig(
             epochs=args.epochs,
@@ -89,6 +98,7 @@ def run_distill(args: argparse.Namespace) -> int:
             grad_accum=args.grad_accum,
             lr=args.lr,
             contrastive_weight=args.contrastive,
+            embed_lr_scale=args.embed_lr_scale,
             threads=args.threads,
             seed=args.seed,
         ),

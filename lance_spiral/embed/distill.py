@@ -46,6 +46,8 @@ class TrainConfig:
         max_steps: Optional cap on optimiser steps (quick runs).
         seed: Seed for the split, shuffling and initialisation.
         threads: Torch threads (None keeps torch's default).
+        embed_lr_scale: Learning-rate multiplier for the entry table when the model config
+            trains it (``train_embeddings``); the table gets no weight decay.
     """
 
     epochs: int = 8
@@ -64,19 +66,25 @@ class TrainConfig:
     max_steps: int | None = None
     seed: int = 0
     threads: int | None = None
+    embed_lr_scale: float = 0.1
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 2 or self.grad_accum < 1:
             raise InvalidParameterError("epochs >= 1, batch_size >= 2 and grad_accum >= 1 required")
         if not 0 < self.val_frac < 0.5:
             raise InvalidParameterError("val_frac must be in (0, 0.5)")
-        if self.lr <= 0 or self.temperature <= 0:
-            raise InvalidParameterError("lr and temperature must be > 0")
+        if self.lr <= 0 or self.temperature <= 0 or self.embed_lr_scale <= 0:
+            raise InvalidParameterError("lr, temperature and embed_lr_scale must be > 0")
 
 
 @dataclass
 class TrainResult:
-    """Outcome of :func:`train_student`."""
+    """Outcome of :func:`train_student`.
+
+    ``params`` counts the trained network (phi, attention, rho and the per-entry attention
+    bias); ``entry_table_params`` the fine-tuned entry table (0 when it stays frozen at the
+    teacher's embeddings). Either way the export folds both into per-entry lookup tables.
+    """
 
     model: Any
     best_val_cosine: float
@@ -86,6 +94,7 @@ class TrainResult:
     n_train: int
     n_val: int
     params: int
+    entry_table_params: int = 0
 
     def summary(self) -> dict[str, Any]:
         """JSON-able summary (without the model)."""
@@ -194,7 +203,16 @@ def train_student(
     val_rows, train_rows = np.sort(perm[:n_val]), perm[n_val:]
     model = build_student(mcfg, entry_embeddings)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    emb_w = model.embed.weight
+    groups: list[dict[str, Any]] = [
+        {"params": [p for p in params if p is not emb_w], "lr_scale": 1.0},
+    ]
+    if emb_w.requires_grad:
+        # The entry table starts at the teacher's embeddings: a smaller step and no decay keep
+        # entries that few training texts touch where the teacher put them.
+        groups.append({"params": [emb_w], "lr_scale": cfg.embed_lr_scale, "weight_decay": 0.0})
+    table_params = emb_w.numel() if emb_w.requires_grad else 0
+    opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     per_epoch = math.ceil(len(train_rows) / cfg.batch_size / cfg.grad_accum)
     total = (
         per_epoch * cfg.epochs
@@ -257,7 +275,7 @@ def train_student(
             n_loss += 1
             if (i + 1) % cfg.grad_accum == 0 or i + 1 == len(batches):
                 for g in opt.param_groups:
-                    g["lr"] = lr_at(step)
+                    g["lr"] = lr_at(step) * g["lr_scale"]
                 torch.nn.utils.clip_grad_norm_(params, cfg.clip)
                 opt.step()
                 opt.zero_grad(set_to_none=True)
@@ -306,7 +324,8 @@ def train_student(
         seconds=time.perf_counter() - t0,
         n_train=len(train_rows),
         n_val=len(val_rows),
-        params=count_parameters(model),
+        params=count_parameters(model) - table_params,
+        entry_table_params=table_params,
     )
 
 

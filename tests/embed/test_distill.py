@@ -66,6 +66,27 @@ def test_seeded_runs_repeat(setup, train_pairs) -> None:
     assert a.best_val_cosine == pytest.approx(b.best_val_cosine, abs=1e-6)
 
 
+def test_trained_entry_table_moves_by_its_own_lr(setup, train_pairs) -> None:
+    tok, emb = setup
+    texts, targets = train_pairs
+    mcfg = StudentConfig(hidden=128, phi_hidden=256, rho_hidden=256, heads=2, train_embeddings=True)
+    used = np.unique(pack_ids(tok, texts)[0])
+    moved = {}
+    for scale in (0.01, 1.0):
+        cfg = TrainConfig(
+            epochs=1, max_steps=4, batch_size=32, seed=1, threads=1, embed_lr_scale=scale
+        )
+        res = train_student(tok, emb, texts, targets, model_config=mcfg, config=cfg, progress=False)
+        table = res.model.embed.weight.detach().numpy()
+        unused = np.setdiff1d(np.arange(len(emb)), used)
+        # Entries no training text touches keep the teacher's vectors (no weight decay).
+        np.testing.assert_array_equal(table[unused], np.asarray(emb, np.float32)[unused])
+        moved[scale] = float(np.abs(table[used] - emb[used]).mean())
+    assert 0 < moved[0.01] < moved[1.0] / 10
+    with pytest.raises(InvalidParameterError, match="embed_lr_scale"):
+        TrainConfig(embed_lr_scale=0)
+
+
 def test_pack_ids_and_bad_inputs(setup, train_pairs) -> None:
     tok, emb = setup
     texts, targets = train_pairs
