@@ -207,11 +207,12 @@ def train_student(
     groups: list[dict[str, Any]] = [
         {"params": [p for p in params if p is not emb_w], "lr_scale": 1.0},
     ]
+    table_params = 0
     if emb_w.requires_grad:
         # The entry table starts at the teacher's embeddings: a smaller step and no decay keep
         # entries that few training texts touch where the teacher put them.
         groups.append({"params": [emb_w], "lr_scale": cfg.embed_lr_scale, "weight_decay": 0.0})
-    table_params = emb_w.numel() if emb_w.requires_grad else 0
+        table_params = emb_w.numel()
     opt = torch.optim.AdamW(groups, lr=cfg.lr, weight_decay=cfg.weight_decay)
     per_epoch = math.ceil(len(train_rows) / cfg.batch_size / cfg.grad_accum)
     total = (

@@ -78,9 +78,10 @@ def _argmin_from_dots(
 
 
 @nb.njit(cache=True, nogil=True)
-def _update(
+def cluster_sums(
     x: np.ndarray, labels: np.ndarray, k: int
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-cluster float64 sums ``[k, d]`` and member counts ``[k]`` of ``x`` under ``labels``."""
     n, d = x.shape
     sums = np.zeros((k, d), dtype=np.float64)
     counts = np.zeros(k, dtype=np.int64)
@@ -301,7 +302,7 @@ def kmeans(
         if prev is not None and np.array_equal(labels, prev):
             break
         prev = labels
-        sums, counts = _update(xt, labels, k)
+        sums, counts = cluster_sums(xt, labels, k)
         nz = counts > 0
         c[nz] = (sums[nz] / counts[nz, None]).astype(np.float32)
         _repair_empty(xt, c, counts, dist, rng)

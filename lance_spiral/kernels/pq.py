@@ -20,6 +20,8 @@ import numba as nb
 import numpy as np
 import numpy.typing as npt
 
+from lance_spiral.kernels.kmeans import cluster_sums
+
 __all__ = [
     "FASTSCAN_BLOCK",
     "adc_scan",
@@ -76,16 +78,9 @@ def encode_indices(
 
 @nb.njit(cache=True, nogil=True, parallel=True)
 def _update(x: np.ndarray, idx: np.ndarray, cb: np.ndarray, out: np.ndarray) -> None:
-    n, m = idx.shape
-    ksub, dsub = cb.shape[1], cb.shape[2]
+    m, ksub, dsub = cb.shape
     for j in nb.prange(m):
-        sums = np.zeros((ksub, dsub), dtype=np.float64)
-        counts = np.zeros(ksub, dtype=np.int64)
-        for i in range(n):
-            c = idx[i, j]
-            counts[c] += 1
-            for t in range(dsub):
-                sums[c, t] += x[i, j * dsub + t]
+        sums, counts = cluster_sums(x[:, j * dsub : (j + 1) * dsub], idx[:, j], ksub)
         for c in range(ksub):
             for t in range(dsub):
                 out[j, c, t] = sums[c, t] / counts[c] if counts[c] > 0 else cb[j, c, t]
