@@ -93,6 +93,7 @@ class Approximator:
             tok["texts"],
             max_tokens=int(tok["max_tokens"]),
             skipgrams=bool(tok["skipgrams"]),
+            window=tok.get("window"),
         )
         opts = ort.SessionOptions()
         if threads is not None:

@@ -41,6 +41,12 @@ def add_distill_arguments(parser: argparse.ArgumentParser) -> None:
         default=0,
         help="extra training texts: sentences/windows of long corpus texts (teacher-embedded)",
     )
+    parser.add_argument(
+        "--no-teacher-window",
+        dest="teacher_window",
+        action="store_false",
+        help="keep words past the teacher's input limit (default: cut texts where it does)",
+    )
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--batch-size", type=int, default=256)
@@ -84,6 +90,7 @@ def run_distill(args: argparse.Namespace) -> int:
         entry_init=args.entry_init,
         max_texts=args.max_texts,
         crops=args.crops,
+        window=args.teacher_window,
         model_config=StudentConfig(
             hidden=args.hidden,
             heads=args.heads,

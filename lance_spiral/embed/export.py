@@ -168,6 +168,7 @@ def export_approximator(
         "texts": texts,
         "max_tokens": tokenizer.max_tokens,
         "skipgrams": tokenizer.skipgrams,
+        "window": tokenizer.window,
     }
     (d / TOKENIZER_FILE).write_text(json.dumps(tok, ensure_ascii=False))
     cfg = {

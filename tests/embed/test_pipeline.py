@@ -40,6 +40,7 @@ def test_distill_from_text_file_then_reexport(tmp_path: Path, train_pairs, heldo
         progress=False,
     )
     assert summary["n_texts"] == len(texts) and summary["best_val_cosine"] > 0.25
+    assert summary["window"] == 254  # the real teacher's max_seq_length minus [CLS]/[SEP]
     saved = json.loads((out / "train" / "summary.json").read_text())
     assert set(saved["timings_s"]) == {"load", "targets", "vocabulary", "train", "export"}
     h_texts, h_emb = heldout_pairs
@@ -47,6 +48,7 @@ def test_distill_from_text_file_then_reexport(tmp_path: Path, train_pairs, heldo
     assert (first * h_emb).sum(1).mean() > 0.25
     reexport(out, quantize=True)
     assert np.allclose(Approximator.load(out).embed(h_texts), first, atol=1e-4)
+    assert Approximator.load(out).tokenizer.window == 254
     assert Approximator.load(out, quantized=True).embed(h_texts[:3]).shape == (3, 384)
 
 
@@ -59,6 +61,9 @@ def test_pipeline_input_errors(tmp_path: Path) -> None:
         distill_approximator([], tmp_path / "x", entry_init="magic", progress=False)
     with pytest.raises(InvalidInputError, match="crops"):
         distill_approximator([], tmp_path / "x", crops=-1, progress=False)
+    with pytest.raises(NotFoundError, match="corpus"):
+        distill_approximator([tmp_path / "missing.jsonl"], tmp_path / "out", progress=False)
+    assert not (tmp_path / "out").exists()  # bad input leaves nothing behind
     with pytest.raises(NotFoundError):
         reexport(tmp_path)
     (tmp_path / "bad.txt").write_text("a\nb\n")

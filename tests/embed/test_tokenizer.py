@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -66,6 +68,53 @@ def test_cap_at_512_tokens(tok: Tokenizer) -> None:
     assert len(small.tokenize("a a a a a a a a")) == 5
     with pytest.raises(InvalidParameterError):
         Tokenizer(["pad"], [""], max_tokens=513)
+
+
+def test_teacher_window_counts_word_pieces(tok: Tokenizer, pieces: list[str]) -> None:
+    from lance_spiral.embed.vocab import Vocabulary, words
+
+    kinds, texts = Vocabulary.entry_list(pieces, [("ngram", "new york")])
+    cut = Tokenizer(kinds, texts, window=5)
+    w = words("the cat sat on the mat today")
+    assert cut.window_words(w) == 5 and tok.window_words(w) == len(w)
+    assert cut.tokenize("the cat sat on the mat today") == tok.tokenize("the cat sat on the")
+    # "unaffableness" is several pieces: it alone eats most of the budget.
+    n = len(tok.tokenize("unaffableness"))
+    assert 1 < n <= 5
+    assert cut.window_words(words("unaffableness a b c d e f")) == 1 + 5 - n
+    # An n-gram straddling the cut is not matched across it.
+    assert cut.tokenize("a b c d new york") == tok.tokenize("a b c d new")
+    with pytest.raises(InvalidParameterError, match="window"):
+        Tokenizer(kinds, texts, window=0)
+    with pytest.raises(InvalidParameterError, match="window"):
+        Tokenizer(kinds, texts, window=True)  # type: ignore[arg-type]
+
+
+def test_teacher_window_matches_the_teacher_truncation(
+    pieces: list[str], teacher_dir: Path, shared_data: Path
+) -> None:
+    """On real long abstracts, the cut lands within two words of where the teacher stops."""
+    transformers = pytest.importorskip("transformers")
+    from lance_spiral.embed.teacher import teacher_window
+    from lance_spiral.embed.vocab import Vocabulary, words
+
+    hf = transformers.AutoTokenizer.from_pretrained(str(teacher_dir))
+    window = teacher_window(teacher_dir)
+    assert window == 254
+    cut = Tokenizer(*Vocabulary.entry_list(pieces, []), window=window)
+    lines = (shared_data / "scifact" / "corpus.jsonl").read_text().splitlines()[:200]
+    gaps = []
+    for line in lines:
+        rec = json.loads(line)
+        text = f"{rec['title']} {rec['text']}"
+        offsets = hf(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        if len(offsets) <= window:
+            assert cut.window_words(words(text)) == len(words(text))
+            continue
+        kept = text[: offsets[window - 1][1]]
+        gaps.append(len(words(kept)) - cut.window_words(words(text)))
+    assert len(gaps) > 100
+    assert max(gaps) <= 2 and min(gaps) >= 0 and np.mean(np.array(gaps) == 0) > 0.7
 
 
 def test_encode_batch_pads_with_zero(tok: Tokenizer) -> None:
