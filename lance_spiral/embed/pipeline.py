@@ -235,6 +235,8 @@ def distill_approximator(
     out = Path(out_dir)
     work = out / "train"
     model_dir = resolve_teacher_dir(teacher)
+    # Read and checked up front: a bad teacher config fails before any embedding work.
+    teacher_limit = teacher_window(model_dir) if window else None
     timings: dict[str, float] = {}
     chunks: list[tuple[list[str], np.ndarray | None]] = [load_corpus(f) for f in corpus]
     if crops:
@@ -286,9 +288,7 @@ def distill_approximator(
         vocab = Vocabulary(kinds, etexts, static_entry_embeddings(kinds, etexts, model_dir))
     vocab.save(work / "vocab")
     timings["vocabulary"] = time.perf_counter() - t0 - sum(timings.values())
-    tokenizer = Tokenizer(
-        kinds, etexts, max_tokens=max_tokens, window=teacher_window(model_dir) if window else None
-    )
+    tokenizer = Tokenizer(kinds, etexts, max_tokens=max_tokens, window=teacher_limit)
     train_config = train_config or TrainConfig()
     if threads is not None and train_config.threads is None:
         train_config.threads = threads
