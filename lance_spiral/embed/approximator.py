@@ -16,7 +16,12 @@ from pathlib import Path
 import numpy as np
 
 from lance_spiral.embed.tokenizer import Tokenizer
-from lance_spiral.errors import FormatVersionError, InvalidInputError, NotFoundError
+from lance_spiral.errors import (
+    CorruptDataError,
+    FormatVersionError,
+    InvalidInputError,
+    NotFoundError,
+)
 
 __all__ = ["Approximator", "default_model_dir"]
 
@@ -82,19 +87,25 @@ class Approximator:
         self.directory = d
         self.threads = threads
         self._model_file = model_file
-        self.config = json.loads((d / "config.json").read_text())
-        if self.config.get("format_version") != _FORMAT_VERSION:
-            raise FormatVersionError(
-                f"approximator format {self.config.get('format_version')} unsupported"
+        try:
+            self.config = json.loads((d / "config.json").read_text())
+            version = self.config.get("format_version")
+        except (ValueError, AttributeError) as exc:  # bad JSON, bad text, not an object
+            raise CorruptDataError(f"{d / 'config.json'} is not a JSON object: {exc}") from exc
+        if version != _FORMAT_VERSION:
+            raise FormatVersionError(f"approximator format {version} unsupported")
+        try:
+            tok = json.loads((d / "tokenizer.json").read_text())
+            self.tokenizer = Tokenizer(
+                tok["kinds"],
+                tok["texts"],
+                max_tokens=int(tok["max_tokens"]),
+                skipgrams=bool(tok["skipgrams"]),
+                window=tok.get("window"),
             )
-        tok = json.loads((d / "tokenizer.json").read_text())
-        self.tokenizer = Tokenizer(
-            tok["kinds"],
-            tok["texts"],
-            max_tokens=int(tok["max_tokens"]),
-            skipgrams=bool(tok["skipgrams"]),
-            window=tok.get("window"),
-        )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            # ValueError covers bad JSON and the tokeniser's own parameter/input errors.
+            raise CorruptDataError(f"{d / 'tokenizer.json'} is corrupt: {exc!r}") from exc
         opts = ort.SessionOptions()
         if threads is not None:
             opts.intra_op_num_threads = int(threads)

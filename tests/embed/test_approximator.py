@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -60,6 +61,37 @@ def test_bad_inputs(approx: Approximator, tmp_path: Path) -> None:
         Approximator.load(tmp_path / "missing")
     with pytest.raises(InvalidInputError):
         Approximator.load(approx.directory, batch_size=0)
+
+
+def test_corrupt_metadata_is_named(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from lance_spiral.errors import CorruptDataError, FormatVersionError
+
+    d = Path(shutil.copytree(tiny_model_dir, tmp_path / "m"))
+    tok_file, cfg_file = d / "tokenizer.json", d / "config.json"
+    good_tok, good_cfg = tok_file.read_text(), cfg_file.read_text()
+    tok = json.loads(good_tok)
+    for bad in (
+        "{truncated",
+        json.dumps({k: v for k, v in tok.items() if k != "kinds"}),
+        json.dumps({**tok, "window": "many"}),
+        json.dumps({**tok, "max_tokens": 0}),
+        json.dumps({**tok, "kinds": tok["kinds"][:-1]}),
+    ):
+        tok_file.write_text(bad)
+        with pytest.raises(CorruptDataError, match=r"tokenizer\.json"):
+            Approximator.load(d)
+    tok_file.write_text(good_tok)
+    for bad in ("[1, 2]", "{nope"):
+        cfg_file.write_text(bad)
+        with pytest.raises(CorruptDataError, match=r"config\.json"):
+            Approximator.load(d)
+    cfg_file.write_text(json.dumps({**json.loads(good_cfg), "format_version": 999}))
+    with pytest.raises(FormatVersionError):
+        Approximator.load(d)
+    cfg_file.write_text(good_cfg)
+    assert Approximator.load(d).embed(["still loads"]).shape == (1, 384)
 
 
 def test_default_model_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
