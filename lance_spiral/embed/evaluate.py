@@ -27,8 +27,9 @@ def load_beir(folder: str | Path) -> dict[str, Any]:
     """Read a BEIR folder: ``corpus.jsonl``, ``queries.jsonl`` (test split), ``qrels.tsv``.
 
     Returns:
-        Dict with ``doc_ids``, ``doc_texts``, ``query_rows`` (line numbers of the kept queries),
-        ``query_ids``, ``query_texts``, ``qrels`` ({query id: {doc id: score}}).
+        Dict with ``doc_ids``, ``doc_titles``, ``doc_texts`` (title and text joined),
+        ``query_rows`` (line numbers of the kept queries), ``query_ids``, ``query_texts``,
+        ``qrels`` ({query id: {doc id: score}}).
 
     Raises:
         NotFoundError: If a file is missing.
@@ -51,6 +52,7 @@ def load_beir(folder: str | Path) -> dict[str, Any]:
     ]
     return {
         "doc_ids": [str(r.get("_id", r.get("id"))) for r in docs],
+        "doc_titles": [r.get("title", "") or "" for r in docs],
         "doc_texts": [
             f"{r.get('title', '') or ''} {r.get('text', '') or ''}".strip() for r in docs
         ],

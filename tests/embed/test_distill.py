@@ -8,7 +8,13 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from lance_spiral.embed.distill import TrainConfig, pack_ids, train_student  # noqa: E402
+from lance_spiral.embed.distill import (  # noqa: E402
+    TrainConfig,
+    _clip_grad_norm,
+    _TableGrad,
+    pack_ids,
+    train_student,
+)
 from lance_spiral.embed.model import StudentConfig, build_student  # noqa: E402
 from lance_spiral.embed.tokenizer import Tokenizer  # noqa: E402
 from lance_spiral.embed.vocab import static_entry_embeddings  # noqa: E402
@@ -85,6 +91,68 @@ def test_trained_entry_table_moves_by_its_own_lr(setup, train_pairs) -> None:
     assert 0 < moved[0.01] < moved[1.0] / 10
     with pytest.raises(InvalidParameterError, match="embed_lr_scale"):
         TrainConfig(embed_lr_scale=0)
+
+
+def test_table_grad_steps_like_dense_adamw() -> None:
+    # Sparse backward + the persistent dense buffer + fused AdamW == a dense embedding + AdamW,
+    # including rows a step does not touch (they keep moving by their momentum).
+    batches = [
+        torch.tensor([[1, 2, 2, 0]]),
+        torch.tensor([[3, 4, 0, 0]]),
+        torch.tensor([[1, 5, 0, 0]]),
+    ]
+    runs = []
+    for fast in (True, False):
+        torch.manual_seed(0)
+        emb = torch.nn.Embedding(7, 3, padding_idx=0, sparse=fast)
+        lin = torch.nn.Linear(3, 2)
+        opt = torch.optim.AdamW(
+            [{"params": [lin.weight, lin.bias]}, {"params": [emb.weight], "weight_decay": 0.0}],
+            lr=0.05,
+            fused=fast,
+        )
+        table = _TableGrad(emb.weight) if fast else None
+        rows_after_first = []
+        for ids in batches:
+            (lin(emb(ids)).sum(1) - 1).pow(2).sum().backward()
+            if table is not None:
+                table.densify()
+            opt.step()
+            if table is not None:
+                table.clear()
+                assert not table.buffer.any()
+            opt.zero_grad(set_to_none=True)
+            rows_after_first.append(emb.weight[2].detach().clone())
+        runs.append([t.detach().clone() for t in (emb.weight, lin.weight, lin.bias)])
+        # Row 2 is touched only by the first batch and still moves at steps 2 and 3.
+        assert not torch.equal(rows_after_first[0], emb.weight[2].detach())
+        assert emb.weight[0].abs().sum() == 0  # padding row
+    for a, b in zip(*runs, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_clip_grad_norm_counts_sparse_gradients() -> None:
+    torch.manual_seed(0)
+    ids = torch.tensor([[1, 3, 3], [2, 0, 5]])
+    grads = []
+    for sparse in (True, False):
+        emb = torch.nn.Embedding(6, 4, padding_idx=0, sparse=sparse)
+        lin = torch.nn.Linear(4, 2)
+        with torch.no_grad():
+            emb.weight.copy_(torch.arange(24, dtype=torch.float32).reshape(6, 4) / 10)
+            lin.weight.fill_(0.5)
+            lin.bias.fill_(0.1)
+        lin(emb(ids)).pow(2).sum().backward()
+        params = [emb.weight, lin.weight, lin.bias]
+        if sparse:
+            total = _clip_grad_norm(torch, params, 1.0)
+        else:
+            total = float(torch.nn.utils.clip_grad_norm_(params, 1.0))
+        grads.append((total, [p.grad.to_dense() if p.grad.is_sparse else p.grad for p in params]))
+    assert grads[0][0] == pytest.approx(grads[1][0], rel=1e-5) and grads[0][0] > 1.0
+    for a, b in zip(grads[0][1], grads[1][1], strict=True):
+        torch.testing.assert_close(a, b)
+    assert _clip_grad_norm(torch, [torch.nn.Parameter(torch.zeros(2))], 1.0) == 0.0
 
 
 def test_pack_ids_and_bad_inputs(setup, train_pairs) -> None:
