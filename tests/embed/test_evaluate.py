@@ -70,4 +70,6 @@ def test_eval_on_small_beir_slice(tiny_model_dir: Path, shared_data: Path, tmp_p
         assert 0 <= r["ndcg_at_10"] <= 1 and r["texts_per_s"] > 0 and r["size_mb"] > 0
     assert rows[("student-query", "heldout")]["ndcg_at_10"] > 0.05
     assert -1 <= res["agreement"]["spearman_pairwise_heldout"] <= 1
+    assert -1 <= res["agreement"]["spearman_pairwise_A"] <= 1
+    assert -1 <= res["agreement"]["mean_cosine_docs_A"] <= 1
     assert res["split"]["queries_heldout"] > 50
