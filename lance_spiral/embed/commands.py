@@ -60,6 +60,9 @@ def add_distill_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--phi-hidden", type=int, default=1024)
     parser.add_argument("--rho-hidden", type=int, default=1024)
     parser.add_argument(
+        "--dropout", type=float, default=0.0, help="dropout on token features while training"
+    )
+    parser.add_argument(
         "--train-embeddings",
         action="store_true",
         help="fine-tune the entry table (starts at the teacher's embeddings)",
@@ -97,6 +100,7 @@ def run_distill(args: argparse.Namespace) -> int:
             phi_hidden=args.phi_hidden,
             rho_hidden=args.rho_hidden,
             train_embeddings=args.train_embeddings,
+            dropout=args.dropout,
         ),
         train_config=TrainConfig(
             epochs=args.epochs,

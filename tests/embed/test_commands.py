@@ -59,8 +59,11 @@ def test_distill_command_without_teacher_window(
     args = ["--corpus", str(tmp_path / "c.txt"), "--out", str(tmp_path / "m")]
     args += ["--entry-init", "static", "--vocab-size", "50", "--max-steps", "3", "--hidden", "32"]
     args += ["--phi-hidden", "32", "--rho-hidden", "32", "--heads", "2", "--no-teacher-window"]
+    args += ["--dropout", "0.2", "--train-embeddings"]
     assert commands.run_distill(parse(commands.add_distill_arguments, args)) == 0
     assert json.loads((tmp_path / "m" / "tokenizer.json").read_text())["window"] is None
+    model_cfg = json.loads((tmp_path / "m" / "config.json").read_text())["model"]
+    assert model_cfg["dropout"] == 0.2 and model_cfg["train_embeddings"] is True
     assert Approximator.load(tmp_path / "m").tokenizer.window is None
 
 
