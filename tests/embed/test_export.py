@@ -63,6 +63,8 @@ def test_fast_path_matches_whole_onnx_graph(student, tmp_path: Path, train_pairs
     fast = Approximator.load(tmp_path / "a", batch_size=16)
     whole = Approximator.load(tmp_path / "a", fast=False)
     assert fast._tables is not None and whole._tables is None
+    # The fast path never opens the whole graph (a second copy of the tables in memory).
+    assert fast._session is None and whole._session is not None
     a, b = fast.embed(batch), whole.embed(batch)
     assert np.allclose(a, b, atol=2e-3)
     assert (a * b).sum(1).min() > 0.9999
