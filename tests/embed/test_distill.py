@@ -93,6 +93,18 @@ def test_trained_entry_table_moves_by_its_own_lr(setup, train_pairs) -> None:
         TrainConfig(embed_lr_scale=0)
 
 
+def test_trained_table_with_gradient_accumulation(setup, train_pairs) -> None:
+    # Sparse table gradients of several micro-batches add up before the one step.
+    tok, emb = setup
+    texts, targets = train_pairs
+    mcfg = StudentConfig(hidden=128, phi_hidden=256, rho_hidden=256, heads=2, train_embeddings=True)
+    cfg = TrainConfig(epochs=1, max_steps=2, batch_size=16, grad_accum=3, seed=4, threads=1)
+    res = train_student(tok, emb, texts, targets, model_config=mcfg, config=cfg, progress=False)
+    assert res.steps == 2 and not res.model.embed.sparse
+    table = res.model.embed.weight.detach().numpy()
+    assert np.isfinite(table).all() and not np.array_equal(table, np.asarray(emb, np.float32))
+
+
 def test_table_grad_steps_like_dense_adamw() -> None:
     # Sparse backward + the persistent dense buffer + fused AdamW == a dense embedding + AdamW,
     # including rows a step does not touch (they keep moving by their momentum).
