@@ -72,12 +72,13 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         " ".join(queries[i] for i in rng.choice(len(queries), args.per_text, replace=False))
         for _ in range(args.long_texts)
     ]
+    # Opened first: a missing or corrupt model fails before the teacher runs.
+    models = [Approximator.load(d) for d in args.models]
     teacher = Teacher(resolve_teacher_dir(args.teacher), threads=1)
     long_emb = teacher.embed(long_texts, progress=False)
     rows: list[dict[str, Any]] = []
     per_text: list[tuple[np.ndarray, np.ndarray]] = []
-    for model_dir in args.models:
-        model = Approximator.load(model_dir)
+    for model_dir, model in zip(args.models, models, strict=True):
         q_cos = _cosines(model.embed(queries), query_emb)
         l_cos = _cosines(model.embed(long_texts), long_emb)
         summary_file = Path(model_dir) / "train" / "summary.json"
