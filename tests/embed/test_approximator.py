@@ -115,3 +115,61 @@ def test_inference_imports_neither_torch_nor_sentence_transformers(tiny_model_di
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_tables_are_int8_and_checked_on_load(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    from lance_spiral.errors import CorruptDataError
+
+    d = Path(shutil.copytree(tiny_model_dir, tmp_path / "m"))
+    tables = d / "tables.safetensors"
+    good = load_file(str(tables))
+    assert good["features"].dtype == np.int8
+    assert good["row_scales"].shape == (good["features"].shape[0],)
+    assert good["col_scales"].shape == (good["features"].shape[1],)
+    texts = ["a small test sentence", "another one", ""]
+    ref = Approximator.load(d).embed(texts)
+    bad_tables = [
+        {k: v for k, v in good.items() if k != "row_scales"},
+        {k: v for k, v in good.items() if k != "logits"},
+        {**good, "col_scales": good["col_scales"][:-1]},
+        {**{k: v[:-1] for k, v in good.items()}, "col_scales": good["col_scales"]},
+        {**good, "logits": np.full_like(good["logits"], np.nan)},
+        {**good, "logits": good["logits"][:, :0]},
+    ]
+    for bad in bad_tables:
+        save_file(bad, str(tables))
+        with pytest.raises(CorruptDataError, match=r"tables\.safetensors"):
+            Approximator.load(d)
+    tables.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{trunc")
+    with pytest.raises(CorruptDataError, match=r"tables\.safetensors"):
+        Approximator.load(d)
+    # A format-1 folder (float16 tables, no scales) still loads and gives the same vectors.
+    deq = good["features"] * good["row_scales"][:, None] * good["col_scales"][None, :]
+    save_file(
+        {"features": deq.astype(np.float16), "logits": good["logits"].astype(np.float16)},
+        str(tables),
+    )
+    cfg = json.loads((d / "config.json").read_text())
+    (d / "config.json").write_text(json.dumps({**cfg, "format_version": 1}))
+    old = Approximator.load(d)
+    assert old._scales is None and old._tables is not None
+    assert (old.embed(texts) * ref).sum(1).min() > 0.9999
+
+
+def test_fast_path_does_not_need_the_whole_graph(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import shutil
+
+    d = Path(shutil.copytree(tiny_model_dir, tmp_path / "m"))
+    texts = ["a small test sentence", "another one"]
+    ref = Approximator.load(d).embed(texts)
+    (d / "model.onnx").unlink()
+    assert np.allclose(Approximator.load(d).embed(texts), ref)
+    with pytest.raises(NotFoundError, match=r"model\.onnx"):
+        Approximator.load(d, fast=False)
+    saved = Approximator.load(d).save(tmp_path / "copy")
+    assert not (saved / "model.onnx").exists()
+    assert np.allclose(Approximator.load(saved).embed(texts), ref)

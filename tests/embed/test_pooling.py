@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lance_spiral.embed.pooling import pool_folded
+from lance_spiral.embed.pooling import pool_folded, quantize_table
 from lance_spiral.errors import InvalidInputError
 
 
@@ -46,3 +46,44 @@ def test_pool_rejects_bad_input() -> None:
         pool_folded(np.array([9]), np.array([0, 1]), feats, np.zeros((5, 2), np.float32))
     with pytest.raises(InvalidInputError):
         pool_folded(np.array([1, 2]), np.array([0, 1]), feats, np.zeros((5, 2), np.float32))
+
+
+def test_int8_table_pools_like_its_dequantised_table() -> None:
+    rng = np.random.default_rng(1)
+    feats = (rng.standard_normal((60, 16)) * rng.uniform(0.01, 5, (60, 1))).astype(np.float32)
+    feats[:, 3] *= 20  # an outlier channel, as folded tables have
+    feats[7] = 0.0  # an all-zero row keeps scale 0
+    logits = rng.standard_normal((60, 4)).astype(np.float32)
+    q, rows, cols = quantize_table(feats)
+    assert q.dtype == np.int8 and rows.dtype == cols.dtype == np.float32 and rows[7] == 0
+    deq = q.astype(np.float32) * rows[:, None] * cols[None, :]
+    assert np.all(np.abs(deq - feats) <= rows[:, None] * cols[None, :] / 2 + 1e-6)
+    assert np.all(np.abs(q).max(1)[rows > 0] == 127)  # each row uses the full range
+    # The column scales pay for themselves: with per-row scales alone the outlier channel sets
+    # every row's step, and the other channels lose their precision.
+    row_only = np.abs(feats).max(1, keepdims=True) / 127
+    plain = np.rint(feats / np.where(row_only > 0, row_only, 1)) * row_only
+    def rel(x: np.ndarray) -> float:
+        rest = np.arange(16) != 3
+        norms = np.linalg.norm(feats[:, rest], axis=1)
+        err = np.linalg.norm((x - feats)[:, rest], axis=1)
+        return float((err[norms > 0] / norms[norms > 0]).mean())
+
+    assert rel(deq) < 0.5 * rel(plain)
+    flat = rng.integers(1, 60, 90)
+    offsets = np.array([0, 1, 30, 30, 90])
+    got = pool_folded(flat, offsets, q, logits, (rows, cols))
+    assert np.allclose(got, reference(flat, offsets, deq, logits), atol=1e-4)
+    assert np.allclose(got, pool_folded(flat, offsets, feats, logits), rtol=0.02, atol=0.1)
+    with pytest.raises(InvalidInputError, match="one scale per row"):
+        pool_folded(flat, offsets, q, logits)
+    with pytest.raises(InvalidInputError, match="one scale per row"):
+        pool_folded(flat, offsets, q, logits, (rows[:5], cols))
+    with pytest.raises(InvalidInputError, match="one scale per row"):
+        pool_folded(flat, offsets, q, logits, (rows, cols[:3]))
+    with pytest.raises(InvalidInputError, match="int8 features only"):
+        pool_folded(flat, offsets, feats, logits, (rows, cols))
+    with pytest.raises(InvalidInputError, match="NaN"):
+        quantize_table(np.full((2, 3), np.nan, np.float32))
+    with pytest.raises(InvalidInputError, match="2-D"):
+        quantize_table(np.zeros(3, np.float32))
