@@ -15,6 +15,15 @@ Run (from the repository root):
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/approximator_selection.py DIR [DIR ...]
 
+A fourth check measures unseen long in-domain text, the case the held-out split B tests, without
+touching B. ``--write-holdout-corpus DIR`` writes SciFact split A minus one fifth of it (chosen
+by a hash of the id, salt ``proxy:``) as a corpus folder (``corpus.jsonl``, ``corpus_emb.npy``,
+``qrels.tsv``); builds made with ``--corpus DIR/corpus.jsonl`` in place of the SciFact corpus
+never see that fifth (no training, mining or crops). ``--holdout`` then adds, for such builds:
+
+- ``holdout_doc_cosine``: mean cosine to the teacher of the held-out fifth's documents;
+- ``holdout_spearman``: Spearman correlation of their pairwise similarities with the teacher's.
+
 Prints one JSON line per model and writes them to ``--out`` (default
 build/approximator_selection.json).
 """
@@ -31,6 +40,7 @@ from typing import Any
 import numpy as np
 
 from lance_spiral.embed.approximator import Approximator
+from lance_spiral.embed.pipeline import in_heldout
 from lance_spiral.embed.teacher import DEFAULT_TEACHER, Teacher, resolve_teacher_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,14 +62,60 @@ def _paired(base: np.ndarray, other: np.ndarray) -> dict[str, float]:
     }
 
 
+HOLDOUT_SALT = "proxy:"
+HOLDOUT_FRAC = 0.2
+
+
+def _holdout_split(beir: Path) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray, np.ndarray]:
+    """SciFact records, embeddings, row indices of A minus its held-out fifth, and of the fifth."""
+    recs = [json.loads(x) for x in (beir / "corpus.jsonl").read_text("utf-8").splitlines() if x]
+    emb = np.load(beir / "corpus_emb.npy").astype(np.float32)
+    ids = [str(r.get("_id", r.get("id"))) for r in recs]
+    in_a = np.array([not in_heldout(i) for i in ids])
+    fifth = np.array([in_heldout(HOLDOUT_SALT + i, HOLDOUT_FRAC) for i in ids])
+    return recs, emb, np.flatnonzero(in_a & ~fifth), np.flatnonzero(in_a & fifth)
+
+
+def write_holdout_corpus(beir: Path, out: Path) -> dict[str, int]:
+    """Write split A minus its held-out fifth as a BEIR corpus folder; returns the counts."""
+    recs, emb, keep, fifth = _holdout_split(beir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "corpus.jsonl").write_text(
+        "".join(json.dumps(recs[i]) + "\n" for i in keep), encoding="utf-8"
+    )
+    np.save(out / "corpus_emb.npy", emb[keep])
+    # qrels.tsv beside the corpus marks it as BEIR: the loader drops split B (already absent).
+    (out / "qrels.tsv").write_text((beir / "qrels.tsv").read_text("utf-8"), encoding="utf-8")
+    return {"kept": len(keep), "held_out": len(fifth)}
+
+
+def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    ra = np.argsort(np.argsort(a)).astype(np.float64)
+    rb = np.argsort(np.argsort(b)).astype(np.float64)
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
 def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("models", nargs="+", help="approximator model directories")
+    ap.add_argument("models", nargs="*", help="approximator model directories")
+    ap.add_argument(
+        "--write-holdout-corpus", metavar="DIR", help="write split A minus its held-out fifth"
+    )
+    ap.add_argument(
+        "--holdout", action="store_true", help="also score the held-out fifth of split A"
+    )
     ap.add_argument("--teacher", default=DEFAULT_TEACHER)
     ap.add_argument("--long-texts", type=int, default=300)
     ap.add_argument("--per-text", type=int, default=12, help="queries joined per long text")
     ap.add_argument("--out", default=str(ROOT / "build" / "approximator_selection.json"))
     args = ap.parse_args(argv)
+    beir = DATA / "scifact"
+    if args.write_holdout_corpus:
+        counts = write_holdout_corpus(beir, Path(args.write_holdout_corpus))
+        print(json.dumps(counts))
+        return []
+    if not args.models:
+        ap.error("give model directories (or --write-holdout-corpus DIR)")
     wn = DATA / "wordnet"
     queries = [
         json.loads(line)["text"]
@@ -77,10 +133,17 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     teacher = Teacher(resolve_teacher_dir(args.teacher), threads=1)
     long_emb = teacher.embed(long_texts, progress=False)
     rows: list[dict[str, Any]] = []
-    per_text: list[tuple[np.ndarray, np.ndarray]] = []
+    if args.holdout:
+        recs, emb, _, fifth = _holdout_split(beir)
+        h_texts = [f"{recs[i].get('title', '')} {recs[i].get('text', '')}".strip() for i in fifth]
+        h_emb = emb[fifth]
+        upper = np.triu_indices(len(fifth), 1)
+        h_sims = (h_emb @ h_emb.T)[upper]
+    per_text: list[tuple[np.ndarray, ...]] = []
     for model_dir, model in zip(args.models, models, strict=True):
         q_cos = _cosines(model.embed(queries), query_emb)
         l_cos = _cosines(model.embed(long_texts), long_emb)
+        checks = [q_cos, l_cos]
         summary_file = Path(model_dir) / "train" / "summary.json"
         summary = json.loads(summary_file.read_text()) if summary_file.is_file() else {}
         row: dict[str, Any] = {
@@ -90,12 +153,19 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             "long_text_cosine": float(l_cos.mean()),
             "build_minutes": summary["total_s"] / 60 if "total_s" in summary else None,
         }
+        if args.holdout:
+            h_vec = model.embed(h_texts)
+            h_cos = _cosines(h_vec, h_emb)
+            row["holdout_doc_cosine"] = float(h_cos.mean())
+            row["holdout_spearman"] = _spearman((h_vec @ h_vec.T)[upper], h_sims)
+            checks.append(h_cos)
         if per_text:
+            names = ["wordnet_query", "long_text", "holdout_doc"]
             row["vs_first"] = {
-                "wordnet_query": _paired(per_text[0][0], q_cos),
-                "long_text": _paired(per_text[0][1], l_cos),
+                name: _paired(first, now)
+                for name, first, now in zip(names, per_text[0], checks, strict=False)
             }
-        per_text.append((q_cos, l_cos))
+        per_text.append(tuple(checks))
         rows.append(row)
         print(json.dumps(row), flush=True)
     out = Path(args.out)

@@ -42,6 +42,12 @@ def add_distill_arguments(parser: argparse.ArgumentParser) -> None:
         help="extra training texts: sentences/windows of long corpus texts (teacher-embedded)",
     )
     parser.add_argument(
+        "--mixes",
+        type=int,
+        default=0,
+        help="extra long training texts recombined from related corpus texts (teacher-embedded)",
+    )
+    parser.add_argument(
         "--no-teacher-window",
         dest="teacher_window",
         action="store_false",
@@ -93,6 +99,7 @@ def run_distill(args: argparse.Namespace) -> int:
         entry_init=args.entry_init,
         max_texts=args.max_texts,
         crops=args.crops,
+        mixes=args.mixes,
         window=args.teacher_window,
         model_config=StudentConfig(
             hidden=args.hidden,

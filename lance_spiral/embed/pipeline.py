@@ -30,6 +30,7 @@ __all__ = [
     "load_corpus",
     "load_train_queries",
     "passage_crops",
+    "passage_mixes",
     "reexport",
 ]
 
@@ -81,7 +82,7 @@ def passage_crops(
     crops: list[str] = []
     seen: set[str] = set()
     for text in texts:
-        sents = [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+        sents = _sentences(text)
         if len(sents) < window:
             continue
         cand = [s for s in sents if len(s.split()) >= min_words]
@@ -98,6 +99,92 @@ def passage_crops(
         keep = np.sort(rng.choice(len(crops), max_crops, replace=False))
         crops = [crops[i] for i in keep]
     return crops
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in _SENTENCE_END.split(text) if s.strip()]
+
+
+def passage_mixes(
+    texts: Sequence[str],
+    embeddings: np.ndarray | None,
+    *,
+    n: int,
+    partners: int = 2,
+    neighbours: int = 8,
+    words: int = 180,
+    min_sentences: int = 3,
+    seed: int = 0,
+) -> list[str]:
+    """New long passages recombined from the sentences of related long texts.
+
+    A corpus of a few thousand documents gives the student few long inputs, and it learns those
+    by heart. Each mix starts from a document, adds ``partners`` documents drawn from its
+    ``neighbours`` nearest ones (inner product of ``embeddings``; random documents when there are
+    none), and joins their sentences in a random order until about ``words`` words. The result
+    reads like an unseen abstract on the same topic: known words in new combinations, which the
+    teacher then embeds like any other training text. Only texts of at least ``min_sentences``
+    sentences take part; they come from the training side of the corpus only.
+
+    Args:
+        texts: Source texts (already stripped of any held-out split).
+        embeddings: float32 [len(texts), d] teacher embeddings, or None.
+        n: Mixes to return (0 returns none).
+        partners: Documents added to each seed document.
+        neighbours: Pool of nearest documents the partners are drawn from.
+        words: Target length in words (the last sentence may run past it).
+        min_sentences: Shortest text, in sentences, that takes part.
+        seed: Sampling seed.
+
+    Returns:
+        ``n`` distinct passages in a deterministic order (fewer if the corpus cannot make them).
+
+    Raises:
+        InvalidInputError: On a negative ``n`` or embeddings that do not match the texts.
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise InvalidInputError(f"n must be a non-negative int, got {n!r}")
+    if n == 0:
+        return []
+    if embeddings is not None and len(embeddings) != len(texts):
+        raise InvalidInputError(f"{len(embeddings)} embeddings for {len(texts)} texts")
+    keep = [i for i, t in enumerate(texts) if len(_sentences(t)) >= min_sentences]
+    if len(keep) < partners + 1:
+        return []
+    sents = [_sentences(texts[i]) for i in keep]
+    rng = np.random.default_rng(seed)
+    k = min(neighbours, len(keep) - 1)
+    near: np.ndarray | None = None
+    if embeddings is not None:
+        e = np.asarray(embeddings, np.float32)[keep]
+        near = np.empty((len(keep), k), np.int64)
+        for s0 in range(0, len(keep), 1024):
+            sim = e[s0 : s0 + 1024] @ e.T
+            rows = np.arange(sim.shape[0])
+            sim[rows, rows + s0] = -np.inf
+            near[s0 : s0 + 1024] = np.argpartition(-sim, k - 1, axis=1)[:, :k]
+    out: list[str] = []
+    seen: set[str] = set()
+    attempts = 0
+    while len(out) < n and attempts < 4 * n:
+        attempts += 1
+        a = int(rng.integers(len(keep)))
+        pool = near[a] if near is not None else np.delete(np.arange(len(keep)), a)
+        docs = [a, *rng.choice(pool, min(partners, len(pool)), replace=False).tolist()]
+        cand = [s for d in docs for s in sents[d]]
+        order = rng.permutation(len(cand))
+        picked: list[str] = []
+        count = 0
+        for j in order:
+            picked.append(cand[j])
+            count += len(cand[j].split())
+            if count >= words:
+                break
+        mix = " ".join(picked)
+        if mix not in seen:
+            seen.add(mix)
+            out.append(mix)
+    return out
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -190,6 +277,7 @@ def distill_approximator(
     entry_init: str = "teacher",
     max_texts: int | None = None,
     crops: int = 0,
+    mixes: int = 0,
     max_tokens: int = 512,
     window: bool = True,
     model_config: StudentConfig | None = None,
@@ -212,6 +300,9 @@ def distill_approximator(
         max_texts: Optional cap on training texts (seeded sample).
         crops: Extra training texts cut from long corpus texts (:func:`passage_crops`), embedded
             by the teacher; 0 disables.
+        mixes: Extra long training texts recombined from related corpus texts
+            (:func:`passage_mixes`), embedded by the teacher; 0 disables. They are not mined for
+            vocabulary entries (their n-grams are the corpus's, counted again).
         max_tokens: Tokeniser cap.
         window: Cut texts at the teacher's input limit (its ``max_seq_length`` in word pieces),
             so the student is trained and served on the words the teacher actually embeds.
@@ -225,12 +316,15 @@ def distill_approximator(
         A summary (timings, sizes, validation cosine) also written to ``train/summary.json``.
 
     Raises:
-        InvalidInputError: On an unknown ``entry_init``, a bad ``crops`` or no texts.
+        InvalidInputError: On an unknown ``entry_init``, a bad ``crops`` or ``mixes``, or no
+            texts.
     """
     if entry_init not in ("teacher", "static"):
         raise InvalidInputError(f"entry_init must be 'teacher' or 'static', got {entry_init!r}")
     if isinstance(crops, bool) or not isinstance(crops, int) or crops < 0:
         raise InvalidInputError(f"crops must be a non-negative int, got {crops!r}")
+    if isinstance(mixes, bool) or not isinstance(mixes, int) or mixes < 0:
+        raise InvalidInputError(f"mixes must be a non-negative int, got {mixes!r}")
     t0 = time.perf_counter()
     out = Path(out_dir)
     work = out / "train"
@@ -244,6 +338,15 @@ def distill_approximator(
             (passage_crops([t for c, _ in chunks for t in c], max_crops=crops), None)
         )
     chunks += [load_train_queries(f) for f in queries]
+    n_mined_from = sum(len(c) for c, _ in chunks)
+    made_mixes: list[str] = []
+    if mixes:
+        docs = chunks[: len(corpus)]
+        long_texts = [t for c, _ in docs for t in c]
+        with_emb = all(e is not None for _, e in docs)
+        mix_emb = np.concatenate([e for _, e in docs if e is not None]) if with_emb else None
+        made_mixes = passage_mixes(long_texts, mix_emb, n=mixes)
+        chunks.append((made_mixes, None))
     texts = [t for c, _ in chunks for t in c]
     if not texts:
         raise InvalidInputError("no training texts")
@@ -274,7 +377,8 @@ def distill_approximator(
         texts = [texts[i] for i in pick]
         targets = targets[pick]
     pieces = read_wordpieces(model_dir / "vocab.txt")
-    mined = mine_entries(texts, max_entries=vocab_size, min_count=min_count, exclude=pieces)
+    mine_from = texts if max_texts is not None else texts[:n_mined_from]
+    mined = mine_entries(mine_from, max_entries=vocab_size, min_count=min_count, exclude=pieces)
     kinds, etexts = Vocabulary.entry_list(pieces, mined)
     if entry_init == "teacher":
         vocab = Vocabulary.build(
@@ -308,6 +412,7 @@ def distill_approximator(
         "vocab_entries": len(vocab),
         "mined_entries": len(mined),
         "crops": crops,
+        "mixes": len(made_mixes),
         "window": tokenizer.window,
         "entry_init": entry_init,
         **result.summary(),

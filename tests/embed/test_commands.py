@@ -56,7 +56,11 @@ def test_distill_command_without_teacher_window(
     texts, emb = train_pairs
     (tmp_path / "c.txt").write_text("\n".join(texts[:200]) + "\n")
     np.save(tmp_path / "c.npy", emb[:200])
-    args = ["--corpus", str(tmp_path / "c.txt"), "--out", str(tmp_path / "m")]
+    # Long texts without stored embeddings: the teacher embeds them and the 5 mixes made from them.
+    long = [". ".join(texts[i : i + 5]) for i in range(200, 260, 5)]
+    (tmp_path / "long.txt").write_text("\n".join(long) + "\n")
+    args = ["--corpus", str(tmp_path / "c.txt"), str(tmp_path / "long.txt"), "--mixes", "5"]
+    args += ["--out", str(tmp_path / "m")]
     args += ["--entry-init", "static", "--vocab-size", "50", "--max-steps", "3", "--hidden", "32"]
     args += ["--phi-hidden", "32", "--rho-hidden", "32", "--heads", "2", "--no-teacher-window"]
     args += ["--dropout", "0.2", "--train-embeddings"]
@@ -65,6 +69,8 @@ def test_distill_command_without_teacher_window(
     model_cfg = json.loads((tmp_path / "m" / "config.json").read_text())["model"]
     assert model_cfg["dropout"] == 0.2 and model_cfg["train_embeddings"] is True
     assert Approximator.load(tmp_path / "m").tokenizer.window is None
+    summary = json.loads((tmp_path / "m" / "train" / "summary.json").read_text())
+    assert summary["mixes"] == 5 and summary["n_texts"] == 200 + len(long) + 5
 
 
 def test_lance_spiral_embed_command(tiny_model_dir: Path, tmp_path: Path) -> None:

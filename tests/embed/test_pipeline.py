@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from lance_spiral.embed.pipeline import (
     distill_approximator,
     load_corpus,
     passage_crops,
+    passage_mixes,
     reexport,
 )
 from lance_spiral.errors import InvalidInputError, NotFoundError
@@ -61,6 +63,8 @@ def test_pipeline_input_errors(tmp_path: Path) -> None:
         distill_approximator([], tmp_path / "x", entry_init="magic", progress=False)
     with pytest.raises(InvalidInputError, match="crops"):
         distill_approximator([], tmp_path / "x", crops=-1, progress=False)
+    with pytest.raises(InvalidInputError, match="mixes"):
+        distill_approximator([], tmp_path / "x", mixes=-1, progress=False)
     with pytest.raises(NotFoundError, match="corpus"):
         distill_approximator([tmp_path / "missing.jsonl"], tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()  # bad input leaves nothing behind
@@ -91,3 +95,37 @@ def test_passage_crops_cut_sentences_and_windows() -> None:
     assert len(few) == 2 and set(few) <= set(crops)
     assert few == passage_crops([doc], max_crops=2, seed=1)
     assert passage_crops([doc], max_crops=0) == []
+
+
+def _topic_docs(topic: str, n: int) -> list[str]:
+    return [
+        " ".join(f"Doc {d} of {topic} says {topic} fact number {s} today." for s in range(4))
+        for d in range(n)
+    ]
+
+
+def test_passage_mixes_recombine_sentences_of_neighbouring_documents() -> None:
+    docs = _topic_docs("alpha", 5) + _topic_docs("beta", 5) + ["One sentence only, too short."]
+    emb = np.zeros((len(docs), 3), np.float32)
+    emb[:5, 0] = 1.0
+    emb[5:10, 1] = 1.0
+    emb[10, 2] = 1.0
+    mixes = passage_mixes(docs, emb, n=40, partners=2, neighbours=4, words=30, seed=3)
+    assert len(mixes) == 40 and len(set(mixes)) == 40
+    sentences = {s + "." for d in docs[:10] for s in d.rstrip(".").split(". ")}
+    for mix in mixes:
+        assert ("alpha" in mix) != ("beta" in mix)  # partners come from the nearest documents
+        assert "too short" not in mix
+        assert len(mix.split()) >= 30
+        assert {s + "." for s in mix.rstrip(".").split(". ")} <= sentences
+    assert any(len(set(re.findall(r"Doc (\d)", m))) > 1 for m in mixes)  # not one document
+    assert mixes == passage_mixes(docs, emb, n=40, partners=2, neighbours=4, words=30, seed=3)
+    # Without embeddings the partners are random documents: both topics meet in some mix.
+    anywhere = passage_mixes(docs, None, n=40, partners=2, words=30, seed=3)
+    assert any("alpha" in m and "beta" in m for m in anywhere)
+    assert passage_mixes(docs, emb, n=0) == []
+    assert passage_mixes(docs[:2], None, n=5) == []  # too few documents to mix
+    with pytest.raises(InvalidInputError, match="non-negative"):
+        passage_mixes(docs, emb, n=-1)
+    with pytest.raises(InvalidInputError, match="embeddings"):
+        passage_mixes(docs, emb[:3], n=2)

@@ -5,15 +5,16 @@ from __future__ import annotations
 import importlib.util
 import json
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_selection_script_compares_builds(
-    tiny_model_dir: Path, shared_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def script(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The benchmark script as a module, reading the shared data offline."""
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("LANCE_SPIRAL_SHARED_DATA", str(shared_data))
     spec = importlib.util.spec_from_file_location(
@@ -22,6 +23,12 @@ def test_selection_script_compares_builds(
     assert spec is not None and spec.loader is not None
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
+    return script
+
+
+def test_selection_script_compares_builds(
+    script: ModuleType, tiny_model_dir: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "sel.json"
     rows = script.main(
         [str(tiny_model_dir), str(tiny_model_dir), "--long-texts", "6", "--out", str(out)]
@@ -34,3 +41,29 @@ def test_selection_script_compares_builds(
     assert "vs_first" not in first
     assert second["vs_first"]["wordnet_query"]["mean_diff"] == 0
     assert second["wordnet_query_cosine"] == first["wordnet_query_cosine"]
+
+
+def test_holdout_corpus_and_holdout_checks(
+    script: ModuleType, tiny_model_dir: Path, shared_data: Path, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    from lance_spiral.embed.pipeline import in_heldout, load_corpus
+
+    corpus = tmp_path / "a1"
+    assert script.main(["--write-holdout-corpus", str(corpus)]) == []
+    texts, emb = load_corpus(corpus / "corpus.jsonl")
+    all_a, all_emb = load_corpus(shared_data / "scifact" / "corpus.jsonl")
+    ids = [str(json.loads(x)["id"]) for x in (corpus / "corpus.jsonl").read_text().splitlines()]
+    # Split A minus a fifth: nothing from B, nothing from the held-out fifth, embeddings aligned.
+    assert not any(in_heldout(i) for i in ids)
+    assert not any(in_heldout("proxy:" + i, 0.2) for i in ids)
+    assert 0.7 * len(all_a) < len(texts) < 0.9 * len(all_a)
+    assert emb is not None and all_emb is not None
+    assert np.array_equal(emb, all_emb[[all_a.index(t) for t in texts]])
+    out = tmp_path / "sel.json"
+    args = [str(tiny_model_dir), str(tiny_model_dir), "--holdout", "--long-texts", "4"]
+    rows = script.main([*args, "--out", str(out)])
+    for row in rows:
+        assert 0.2 < row["holdout_doc_cosine"] <= 1 and 0 < row["holdout_spearman"] <= 1
+    assert rows[1]["vs_first"]["holdout_doc"]["mean_diff"] == 0
