@@ -22,7 +22,11 @@ by a hash of the id, salt ``proxy:``) as a corpus folder (``corpus.jsonl``, ``co
 never see that fifth (no training, mining or crops). ``--holdout`` then adds, for such builds:
 
 - ``holdout_doc_cosine``: mean cosine to the teacher of the held-out fifth's documents;
-- ``holdout_spearman``: Spearman correlation of their pairwise similarities with the teacher's.
+- ``holdout_spearman``: Spearman correlation of their pairwise similarities with the teacher's;
+- ``trained_doc_cosine``: the same cosine on the documents the build was trained on;
+- ``holdout_tokens_seen``: share of the held-out documents' tokens whose vocabulary entry occurs
+  in the training documents, and ``holdout_cosine_vs_seen_corr``, the correlation over
+  documents of that share with the document's cosine (is the gap unseen words, or not?).
 
 Prints one JSON line per model and writes them to ``--out`` (default
 build/approximator_selection.json).
@@ -134,9 +138,13 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     long_emb = teacher.embed(long_texts, progress=False)
     rows: list[dict[str, Any]] = []
     if args.holdout:
-        recs, emb, _, fifth = _holdout_split(beir)
-        h_texts = [f"{recs[i].get('title', '')} {recs[i].get('text', '')}".strip() for i in fifth]
-        h_emb = emb[fifth]
+        recs, emb, kept, fifth = _holdout_split(beir)
+
+        def doc(i: int) -> str:
+            return f"{recs[i].get('title', '')} {recs[i].get('text', '')}".strip()
+
+        h_texts, t_texts = [doc(i) for i in fifth], [doc(i) for i in kept]
+        h_emb, t_emb = emb[fifth], emb[kept]
         upper = np.triu_indices(len(fifth), 1)
         h_sims = (h_emb @ h_emb.T)[upper]
     per_text: list[tuple[np.ndarray, ...]] = []
@@ -158,6 +166,14 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             h_cos = _cosines(h_vec, h_emb)
             row["holdout_doc_cosine"] = float(h_cos.mean())
             row["holdout_spearman"] = _spearman((h_vec @ h_vec.T)[upper], h_sims)
+            row["trained_doc_cosine"] = float(_cosines(model.embed(t_texts), t_emb).mean())
+            tok = model.tokenizer
+            seen = np.zeros(tok.size, dtype=bool)
+            for t in t_texts:
+                seen[tok.tokenize(t)] = True
+            share = np.array([seen[tok.tokenize(t)].mean() for t in h_texts])
+            row["holdout_tokens_seen"] = float(share.mean())
+            row["holdout_cosine_vs_seen_corr"] = float(np.corrcoef(share, h_cos)[0, 1])
             checks.append(h_cos)
         if per_text:
             names = ["wordnet_query", "long_text", "holdout_doc"]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -45,3 +48,22 @@ def small_vocab(
 
     mined = mine_entries(train_pairs[0], max_entries=300, min_count=2, exclude=pieces)
     return Vocabulary.entry_list(pieces, mined)
+
+
+@pytest.fixture
+def benchmark_script(
+    shared_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> Callable[[str], ModuleType]:
+    """Load ``benchmarks/NAME.py`` as a module that reads the shared data offline."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("LANCE_SPIRAL_SHARED_DATA", str(shared_data))
+
+    def load(name: str) -> ModuleType:
+        path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load

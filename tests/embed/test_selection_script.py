@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture
-def script(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """The benchmark script as a module, reading the shared data offline."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("LANCE_SPIRAL_SHARED_DATA", str(shared_data))
-    spec = importlib.util.spec_from_file_location(
-        "approximator_selection", ROOT / "benchmarks" / "approximator_selection.py"
-    )
-    assert spec is not None and spec.loader is not None
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    return script
+def script(benchmark_script: Callable[[str], ModuleType]) -> ModuleType:
+    return benchmark_script("approximator_selection")
 
 
 def test_selection_script_compares_builds(
@@ -66,4 +55,6 @@ def test_holdout_corpus_and_holdout_checks(
     rows = script.main([*args, "--out", str(out)])
     for row in rows:
         assert 0.2 < row["holdout_doc_cosine"] <= 1 and 0 < row["holdout_spearman"] <= 1
+        assert 0.2 < row["trained_doc_cosine"] <= 1 and 0.5 < row["holdout_tokens_seen"] <= 1
+        assert -1 <= row["holdout_cosine_vs_seen_corr"] <= 1
     assert rows[1]["vs_first"]["holdout_doc"]["mean_diff"] == 0

@@ -1,0 +1,102 @@
+"""How much the int8 fast-path table changes an approximator's embeddings.
+
+Folds the build's checkpoint (``train/best.safetensors`` + ``train/vocab``) again into float32
+tables and embeds the same texts three ways with the same tokeniser, pooling kernel and ONNX
+head: the served int8 table (row and column scales), a float16 table (the format-1 export) and
+the float32 table. Reports, against float32, the mean and minimum cosine of the embeddings and
+each variant's mean cosine to the teacher, plus the table sizes.
+
+Run (from the repository root; needs the ``train`` extra for torch):
+
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/approximator_tables.py build/approximator
+
+Texts: the SciFact corpus and queries in the shared data, whose teacher embeddings are stored.
+Writes ``--out`` (default build/approximator_tables.json).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lance_spiral.embed.approximator import Approximator
+from lance_spiral.errors import NotFoundError
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("LANCE_SPIRAL_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def float_tables(model_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The float32 feature and logit tables folded from the build's checkpoint."""
+    from safetensors.torch import load_file
+
+    from lance_spiral.embed.model import StudentConfig, build_student
+    from lance_spiral.embed.vocab import Vocabulary
+
+    ckpt = model_dir / "train" / "best.safetensors"
+    if not ckpt.is_file():
+        raise NotFoundError(f"no checkpoint at {ckpt} (a folder written by lance-spiral distill)")
+    vocab = Vocabulary.load(model_dir / "train" / "vocab")
+    meta = json.loads((model_dir / "config.json").read_text())
+    student = build_student(StudentConfig(**meta["model"]), vocab.embeddings)
+    student.load_state_dict(load_file(str(ckpt)))
+    student.eval()
+    feats, logits = student.fold()
+    return feats.astype(np.float32), logits.astype(np.float32)
+
+
+def compare(model_dir: Path, texts: list[str], teacher: np.ndarray) -> dict[str, Any]:
+    """Embed ``texts`` with the served, float16 and float32 tables; cosines and sizes."""
+    served = Approximator.load(model_dir, cache_size=0)
+    if served._tables is None or served._scales is None:
+        raise NotFoundError(f"{model_dir} has no int8 tables (format 1): re-export it")
+    feats, logits = float_tables(model_dir)
+    variants: dict[str, np.ndarray] = {"int8": served.embed(texts)}
+    tables_mb = {"int8": (served._tables[0].nbytes + sum(x.nbytes for x in served._scales)) / 1e6}
+    for name, table in (("float16", feats.astype(np.float16)), ("float32", feats)):
+        other = Approximator.load(model_dir, cache_size=0)
+        other._tables, other._scales = (table.astype(np.float32), logits), None
+        variants[name] = other.embed(texts)
+        tables_mb[name] = table.nbytes / 1e6
+    ref = variants["float32"]
+    out: dict[str, Any] = {"model": str(model_dir), "texts": len(texts), "tables_mb": tables_mb}
+    for name, vec in variants.items():
+        cos = (vec * ref).sum(1)
+        out[name] = {
+            "cosine_to_float32_mean": float(cos.mean()),
+            "cosine_to_float32_min": float(cos.min()),
+            "cosine_to_teacher": float((vec * teacher).sum(1).mean()),
+        }
+    return out
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("model", help="approximator folder written by lance-spiral distill")
+    ap.add_argument("--max-texts", type=int, default=None, help="cap corpus + query texts")
+    ap.add_argument("--out", default=str(ROOT / "build" / "approximator_tables.json"))
+    args = ap.parse_args(argv)
+    sci = DATA / "scifact"
+    docs = [json.loads(x) for x in (sci / "corpus.jsonl").read_text("utf-8").splitlines() if x]
+    queries = [json.loads(x) for x in (sci / "queries.jsonl").read_text("utf-8").splitlines() if x]
+    texts = [f"{d.get('title', '')} {d.get('text', '')}".strip() for d in docs]
+    texts += [q["text"] for q in queries]
+    teacher = np.concatenate([np.load(sci / "corpus_emb.npy"), np.load(sci / "query_emb.npy")])
+    if args.max_texts is not None:
+        texts, teacher = texts[: args.max_texts], teacher[: args.max_texts]
+    result = compare(Path(args.model), texts, teacher.astype(np.float32))
+    print(json.dumps(result, indent=2))
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
