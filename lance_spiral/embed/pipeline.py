@@ -118,13 +118,14 @@ def passage_mixes(
 ) -> list[str]:
     """New long passages recombined from the sentences of related long texts.
 
-    A corpus of a few thousand documents gives the student few long inputs, and it learns those
-    by heart. Each mix starts from a document, adds ``partners`` documents drawn from its
-    ``neighbours`` nearest ones (inner product of ``embeddings``; random documents when there are
-    none), and joins their sentences in a random order until about ``words`` words. The result
-    reads like an unseen abstract on the same topic: known words in new combinations, which the
-    teacher then embeds like any other training text. Only texts of at least ``min_sentences``
-    sentences take part; they come from the training side of the corpus only.
+    A corpus of a few thousand documents gives the student few long inputs (and the ones it has,
+    it fits far better than unseen ones). Each mix starts from a document, adds ``partners``
+    documents drawn from its ``neighbours`` nearest ones (inner product of ``embeddings``; random
+    documents when there are none), and joins their sentences in a random order until about
+    ``words`` words. The result reads like an unseen abstract on the same topic: known words in
+    new combinations, which the teacher then embeds like any other training text. Only texts of
+    at least ``min_sentences`` sentences take part; they come from the training side of the
+    corpus only.
 
     Args:
         texts: Source texts (already stripped of any held-out split).
@@ -140,10 +141,15 @@ def passage_mixes(
         ``n`` distinct passages in a deterministic order (fewer if the corpus cannot make them).
 
     Raises:
-        InvalidInputError: On a negative ``n`` or embeddings that do not match the texts.
+        InvalidInputError: On a negative ``n``, a non-positive ``neighbours``/``words``/
+            ``min_sentences``, a negative ``partners`` or embeddings that do not match the texts.
     """
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise InvalidInputError(f"n must be a non-negative int, got {n!r}")
+    if partners < 0 or neighbours < 1 or words < 1 or min_sentences < 1:
+        raise InvalidInputError(
+            "partners must be >= 0 and neighbours, words, min_sentences >= 1"
+        )
     if n == 0:
         return []
     if embeddings is not None and len(embeddings) != len(texts):

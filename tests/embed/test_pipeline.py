@@ -129,3 +129,8 @@ def test_passage_mixes_recombine_sentences_of_neighbouring_documents() -> None:
         passage_mixes(docs, emb, n=-1)
     with pytest.raises(InvalidInputError, match="embeddings"):
         passage_mixes(docs, emb[:3], n=2)
+    with pytest.raises(InvalidInputError, match="neighbours"):
+        passage_mixes(docs, emb, n=2, neighbours=0)
+    # No partners: each mix reshuffles one document's sentences.
+    alone = passage_mixes(docs, emb, n=5, partners=0, words=30)
+    assert all(len(set(re.findall(r"Doc (\d)", m))) == 1 for m in alone)
