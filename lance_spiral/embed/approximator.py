@@ -77,6 +77,8 @@ class Approximator:
         import onnxruntime as ort
 
         d = Path(directory)
+        if not d.is_dir():
+            raise NotFoundError(f"approximator folder {d} not found (build it: make approximator)")
         model_file = d / ("model.int8.onnx" if quantized else "model.onnx")
         use_tables = (
             fast

@@ -57,7 +57,7 @@ def test_bad_inputs(approx: Approximator, tmp_path: Path) -> None:
     assert approx.embed([]).shape == (0, 384)
     empty = approx.embed([""])
     assert empty.shape == (1, 384) and np.isfinite(empty).all()
-    with pytest.raises(NotFoundError):
+    with pytest.raises(NotFoundError, match=r"folder .*missing not found"):
         Approximator.load(tmp_path / "missing")
     with pytest.raises(InvalidInputError):
         Approximator.load(approx.directory, batch_size=0)
