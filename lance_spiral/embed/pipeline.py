@@ -154,10 +154,11 @@ def passage_mixes(
         return []
     if embeddings is not None and len(embeddings) != len(texts):
         raise InvalidInputError(f"{len(embeddings)} embeddings for {len(texts)} texts")
-    keep = [i for i, t in enumerate(texts) if len(_sentences(t)) >= min_sentences]
+    split = [_sentences(t) for t in texts]
+    keep = [i for i, parts in enumerate(split) if len(parts) >= min_sentences]
     if len(keep) < partners + 1:
         return []
-    sents = [_sentences(texts[i]) for i in keep]
+    sents = [split[i] for i in keep]
     rng = np.random.default_rng(seed)
     k = min(neighbours, len(keep) - 1)
     near: np.ndarray | None = None
@@ -377,13 +378,15 @@ def distill_approximator(
             rows.append(emb)
     targets = np.concatenate(rows).astype(np.float32)
     timings["targets"] = time.perf_counter() - t0 - sum(timings.values())
+    minable = np.arange(len(texts)) < n_mined_from  # mixes repeat the corpus's n-grams
     if max_texts is not None and max_texts < len(texts):
         rng = np.random.default_rng(0)
         pick = np.sort(rng.choice(len(texts), max_texts, replace=False))
         texts = [texts[i] for i in pick]
         targets = targets[pick]
+        minable = minable[pick]
     pieces = read_wordpieces(model_dir / "vocab.txt")
-    mine_from = texts if max_texts is not None else texts[:n_mined_from]
+    mine_from = [t for t, m in zip(texts, minable, strict=True) if m]
     mined = mine_entries(mine_from, max_entries=vocab_size, min_count=min_count, exclude=pieces)
     kinds, etexts = Vocabulary.entry_list(pieces, mined)
     if entry_init == "teacher":
