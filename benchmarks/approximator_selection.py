@@ -26,7 +26,12 @@ never see that fifth (no training, mining or crops). ``--holdout`` then adds, fo
 - ``trained_doc_cosine``: the same cosine on the documents the build was trained on;
 - ``holdout_tokens_seen``: share of the held-out documents' tokens whose vocabulary entry occurs
   in the training documents, and ``holdout_cosine_vs_seen_corr``, the correlation over
-  documents of that share with the document's cosine (is the gap unseen words, or not?).
+  documents of that share with the document's cosine (is the gap unseen words, or not?);
+- ``holdout_query_cosine``: mean cosine to the teacher of a held-out fifth of the *train*
+  queries (salt ``proxyq:``; the folder's ``queries.jsonl`` leaves them out, so pass it as
+  ``--queries`` in place of SciFact's), and ``holdout_query_doc_spearman``: Spearman of the
+  similarities of those queries to the held-out documents -- the shape of the split-B Spearman
+  target, without test queries.
 
 Prints one JSON line per model and writes them to ``--out`` (default
 build/approximator_selection.json).
@@ -80,17 +85,46 @@ def _holdout_split(beir: Path) -> tuple[list[dict[str, Any]], np.ndarray, np.nda
     return recs, emb, np.flatnonzero(in_a & ~fifth), np.flatnonzero(in_a & fifth)
 
 
+QUERY_SALT = "proxyq:"
+
+
+def _query_split(beir: Path) -> tuple[list[dict[str, Any]], np.ndarray, np.ndarray, np.ndarray]:
+    """SciFact query records, embeddings, rows of the kept and the held-out train queries.
+
+    Test queries are in neither: they are never trained on, and never used to choose.
+    """
+    recs = [json.loads(x) for x in (beir / "queries.jsonl").read_text("utf-8").splitlines() if x]
+    emb = np.load(beir / "query_emb.npy").astype(np.float32)
+    train = np.array([r.get("split") == "train" for r in recs])
+    fifth = np.array([in_heldout(QUERY_SALT + str(r["id"]), HOLDOUT_FRAC) for r in recs])
+    return recs, emb, np.flatnonzero(train & ~fifth), np.flatnonzero(train & fifth)
+
+
 def write_holdout_corpus(beir: Path, out: Path) -> dict[str, int]:
-    """Write split A minus its held-out fifth as a BEIR corpus folder; returns the counts."""
+    """Write split A minus its held-out fifth as a BEIR corpus folder; returns the counts.
+
+    Beside it, ``queries.jsonl`` + ``query_emb.npy`` hold the train queries minus their own
+    held-out fifth (pass it as ``--queries``).
+    """
     recs, emb, keep, fifth = _holdout_split(beir)
+    q_recs, q_emb, q_keep, q_fifth = _query_split(beir)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "queries.jsonl").write_text(
+        "".join(json.dumps(q_recs[i]) + "\n" for i in q_keep), encoding="utf-8"
+    )
+    np.save(out / "query_emb.npy", q_emb[q_keep])
     (out / "corpus.jsonl").write_text(
         "".join(json.dumps(recs[i]) + "\n" for i in keep), encoding="utf-8"
     )
     np.save(out / "corpus_emb.npy", emb[keep])
     # qrels.tsv beside the corpus marks it as BEIR: the loader drops split B (already absent).
     (out / "qrels.tsv").write_text((beir / "qrels.tsv").read_text("utf-8"), encoding="utf-8")
-    return {"kept": len(keep), "held_out": len(fifth)}
+    return {
+        "kept": len(keep),
+        "held_out": len(fifth),
+        "queries_kept": len(q_keep),
+        "queries_held_out": len(q_fifth),
+    }
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
@@ -147,6 +181,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         h_emb, t_emb = emb[fifth], emb[kept]
         upper = np.triu_indices(len(fifth), 1)
         h_sims = (h_emb @ h_emb.T)[upper]
+        q_recs, q_emb_all, _, q_fifth = _query_split(beir)
+        hq_texts, hq_emb = [q_recs[i]["text"] for i in q_fifth], q_emb_all[q_fifth]
+        hq_sims = (hq_emb @ h_emb.T).ravel()
     per_text: list[tuple[np.ndarray, ...]] = []
     for model_dir, model in zip(args.models, models, strict=True):
         q_cos = _cosines(model.embed(queries), query_emb)
@@ -166,6 +203,12 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             h_cos = _cosines(h_vec, h_emb)
             row["holdout_doc_cosine"] = float(h_cos.mean())
             row["holdout_spearman"] = _spearman((h_vec @ h_vec.T)[upper], h_sims)
+            hq_vec = model.embed(hq_texts)
+            hq_cos = _cosines(hq_vec, hq_emb)
+            row["holdout_query_cosine"] = float(hq_cos.mean())
+            hq_n = hq_vec / np.linalg.norm(hq_vec, axis=1, keepdims=True)
+            h_n = h_vec / np.linalg.norm(h_vec, axis=1, keepdims=True)
+            row["holdout_query_doc_spearman"] = _spearman((hq_n @ h_n.T).ravel(), hq_sims)
             row["trained_doc_cosine"] = float(_cosines(model.embed(t_texts), t_emb).mean())
             tok = model.tokenizer
             seen = np.zeros(tok.size, dtype=bool)
@@ -174,9 +217,9 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
             share = np.array([seen[tok.tokenize(t)].mean() for t in h_texts])
             row["holdout_tokens_seen"] = float(share.mean())
             row["holdout_cosine_vs_seen_corr"] = float(np.corrcoef(share, h_cos)[0, 1])
-            checks.append(h_cos)
+            checks += [h_cos, hq_cos]
         if per_text:
-            names = ["wordnet_query", "long_text", "holdout_doc"]
+            names = ["wordnet_query", "long_text", "holdout_doc", "holdout_query"]
             row["vs_first"] = {
                 name: _paired(first, now)
                 for name, first, now in zip(names, per_text[0], checks, strict=False)

@@ -48,6 +48,13 @@ def add_distill_arguments(parser: argparse.ArgumentParser) -> None:
         help="extra long training texts recombined from related corpus texts (teacher-embedded)",
     )
     parser.add_argument(
+        "--spans",
+        type=int,
+        default=0,
+        help="extra short training texts: query-sized word runs of corpus sentences "
+        "(teacher-embedded)",
+    )
+    parser.add_argument(
         "--no-teacher-window",
         dest="teacher_window",
         action="store_false",
@@ -80,6 +87,12 @@ def add_distill_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threads", type=int, default=1, help="torch threads (1 is fastest when busy)"
     )
+    parser.add_argument(
+        "--teacher-threads",
+        type=int,
+        default=None,
+        help="torch threads for the teacher's targets alone (default: --threads)",
+    )
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -100,6 +113,7 @@ def run_distill(args: argparse.Namespace) -> int:
         max_texts=args.max_texts,
         crops=args.crops,
         mixes=args.mixes,
+        spans=args.spans,
         window=args.teacher_window,
         model_config=StudentConfig(
             hidden=args.hidden,
@@ -122,6 +136,7 @@ def run_distill(args: argparse.Namespace) -> int:
         ),
         quantize=args.quantize,
         threads=args.threads,
+        teacher_threads=args.teacher_threads,
         progress=not getattr(args, "quiet", False),
     )
     print(json.dumps(summary, indent=2))

@@ -56,10 +56,12 @@ def test_distill_command_without_teacher_window(
     texts, emb = train_pairs
     (tmp_path / "c.txt").write_text("\n".join(texts[:200]) + "\n")
     np.save(tmp_path / "c.npy", emb[:200])
-    # Long texts without stored embeddings: the teacher embeds them and the 5 mixes made from them.
+    # Long texts without stored embeddings: the teacher embeds them, the 5 mixes and the 7 spans
+    # made from them (with two teacher threads; training keeps one).
     long = [". ".join(texts[i : i + 5]) for i in range(200, 260, 5)]
     (tmp_path / "long.txt").write_text("\n".join(long) + "\n")
     args = ["--corpus", str(tmp_path / "c.txt"), str(tmp_path / "long.txt"), "--mixes", "5"]
+    args += ["--spans", "7", "--teacher-threads", "2"]
     args += ["--out", str(tmp_path / "m")]
     args += ["--entry-init", "static", "--vocab-size", "50", "--max-steps", "3", "--hidden", "32"]
     args += ["--phi-hidden", "32", "--rho-hidden", "32", "--heads", "2", "--no-teacher-window"]
@@ -70,7 +72,8 @@ def test_distill_command_without_teacher_window(
     assert model_cfg["dropout"] == 0.2 and model_cfg["train_embeddings"] is True
     assert Approximator.load(tmp_path / "m").tokenizer.window is None
     summary = json.loads((tmp_path / "m" / "train" / "summary.json").read_text())
-    assert summary["mixes"] == 5 and summary["n_texts"] == 200 + len(long) + 5
+    assert summary["mixes"] == 5 and summary["spans"] == 7
+    assert summary["n_texts"] == 200 + len(long) + 5 + 7
 
 
 def test_lance_spiral_embed_command(tiny_model_dir: Path, tmp_path: Path) -> None:

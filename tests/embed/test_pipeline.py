@@ -17,6 +17,7 @@ from lance_spiral.embed.pipeline import (
     load_corpus,
     passage_crops,
     passage_mixes,
+    passage_spans,
     reexport,
 )
 from lance_spiral.errors import InvalidInputError, NotFoundError
@@ -65,6 +66,10 @@ def test_pipeline_input_errors(tmp_path: Path) -> None:
         distill_approximator([], tmp_path / "x", crops=-1, progress=False)
     with pytest.raises(InvalidInputError, match="mixes"):
         distill_approximator([], tmp_path / "x", mixes=-1, progress=False)
+    with pytest.raises(InvalidInputError, match="spans"):
+        distill_approximator([], tmp_path / "x", spans=-2, progress=False)
+    with pytest.raises(InvalidInputError, match="teacher_threads"):
+        distill_approximator([], tmp_path / "x", teacher_threads=0, progress=False)
     with pytest.raises(NotFoundError, match="corpus"):
         distill_approximator([tmp_path / "missing.jsonl"], tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()  # bad input leaves nothing behind
@@ -134,3 +139,27 @@ def test_passage_mixes_recombine_sentences_of_neighbouring_documents() -> None:
     # No partners: each mix reshuffles one document's sentences.
     alone = passage_mixes(docs, emb, n=5, partners=0, words=30)
     assert all(len(set(re.findall(r"Doc (\d)", m))) == 1 for m in alone)
+
+
+def test_passage_spans_cut_query_sized_runs_of_words() -> None:
+    docs = [*_topic_docs("alpha", 3), "One sentence only, with plenty of words to cut from it."]
+    sentences = [s.rstrip(".").split() for d in docs[:3] for s in d.split(". ")]
+    spans = passage_spans(docs, n=50, min_words=3, max_words=6, seed=2)
+    assert len(spans) == 50 and len(set(spans)) == 50
+    for span in spans:
+        words = span.split()
+        assert 3 <= len(words) <= 6 and not span.endswith(".")
+        # Consecutive words of one sentence of a long (3+ sentence) document.
+        n = len(words)
+        assert any(words == s[i : i + n] for s in sentences for i in range(len(s) - n + 1))
+        assert "plenty" not in span
+    assert spans == passage_spans(docs, n=50, min_words=3, max_words=6, seed=2)
+    assert passage_spans(docs, n=0) == []
+    assert passage_spans(docs[3:], n=5) == []  # no long text to cut from
+    # More spans asked than exist: each distinct one once, then it stops.
+    few = passage_spans(["A b c d. E f g h. I j k l."], n=100, min_words=4, max_words=4)
+    assert sorted(few) == ["A b c d", "E f g h", "I j k l"]
+    with pytest.raises(InvalidInputError, match="non-negative"):
+        passage_spans(docs, n=-1)
+    with pytest.raises(InvalidInputError, match="min_words"):
+        passage_spans(docs, n=3, min_words=8, max_words=4)

@@ -50,6 +50,19 @@ def test_holdout_corpus_and_holdout_checks(
     assert 0.7 * len(all_a) < len(texts) < 0.9 * len(all_a)
     assert emb is not None and all_emb is not None
     assert np.array_equal(emb, all_emb[[all_a.index(t) for t in texts]])
+    # Train queries minus their own fifth, embeddings aligned; no test query.
+    def records(path: Path) -> list[dict[str, object]]:
+        return [json.loads(x) for x in path.read_text().splitlines()]
+
+    q_recs = records(corpus / "queries.jsonl")
+    all_q = records(shared_data / "scifact" / "queries.jsonl")
+    n_train = sum(r["split"] == "train" for r in all_q)
+    assert all(r["split"] == "train" for r in q_recs)
+    assert 0.7 * n_train < len(q_recs) < 0.9 * n_train
+    assert not any(in_heldout("proxyq:" + str(r["id"]), 0.2) for r in q_recs)
+    rows_of = {r["id"]: i for i, r in enumerate(all_q)}
+    q_emb = np.load(shared_data / "scifact" / "query_emb.npy")[[rows_of[r["id"]] for r in q_recs]]
+    assert np.array_equal(np.load(corpus / "query_emb.npy"), q_emb)
     out = tmp_path / "sel.json"
     args = [str(tiny_model_dir), str(tiny_model_dir), "--holdout", "--long-texts", "4"]
     rows = script.main([*args, "--out", str(out)])
@@ -57,4 +70,6 @@ def test_holdout_corpus_and_holdout_checks(
         assert 0.2 < row["holdout_doc_cosine"] <= 1 and 0 < row["holdout_spearman"] <= 1
         assert 0.2 < row["trained_doc_cosine"] <= 1 and 0.5 < row["holdout_tokens_seen"] <= 1
         assert -1 <= row["holdout_cosine_vs_seen_corr"] <= 1
+        assert 0.2 < row["holdout_query_cosine"] <= 1 and 0 < row["holdout_query_doc_spearman"] <= 1
     assert rows[1]["vs_first"]["holdout_doc"]["mean_diff"] == 0
+    assert rows[1]["vs_first"]["holdout_query"]["mean_diff"] == 0
