@@ -54,7 +54,7 @@ def float_tables(model_dir: Path) -> tuple[np.ndarray, np.ndarray]:
 def compare(model_dir: Path, texts: list[str], teacher: np.ndarray) -> dict[str, Any]:
     """Embed ``texts`` with the served, float16 and float32 tables; cosines and sizes."""
     served = Approximator.load(model_dir, cache_size=0)
-    if served._tables is None or served._scales is None:
+    if served._tables is None or served._scales is None or served._tables[0].dtype != np.int8:
         raise NotFoundError(f"{model_dir} has no int8 tables (format 1): re-export it")
     feats, logits = float_tables(model_dir)
     variants: dict[str, np.ndarray] = {"int8": served.embed(texts)}

@@ -172,6 +172,8 @@ class Approximator:
             self._tables = (feats, logits.astype(np.float32))
         else:
             self._tables = (feats.astype(np.float32), logits.astype(np.float32))
+            # Ones made once: pooling float tables then allocates nothing per call.
+            self._scales = (np.ones(n, np.float32), np.ones(width, np.float32))
         if not np.isfinite(self._tables[1]).all() or (
             self._scales is not None and not all(np.isfinite(x).all() for x in self._scales)
         ):

@@ -105,15 +105,17 @@ def pool_folded(
         offsets: int64 [n + 1] row starts in ``flat``.
         feats: float32 [entries, hidden] folded token features, or int8 with ``scales``.
         logits: float32 [entries, heads] folded attention logits.
-        scales: ``(row_scales float32 [entries], col_scales float32 [hidden])`` of an int8
-            ``feats`` (:func:`quantize_table`); None for float features.
+        scales: ``(row_scales float32 [entries], col_scales float32 [hidden])``: the features
+            are ``feats[i, j] * row_scales[i] * col_scales[j]``. Required for int8 ``feats``
+            (:func:`quantize_table`); None means ones (callers that pool float tables often
+            pass ones made once, which saves two allocations per call).
 
     Returns:
         float32 [n, hidden] pooled vectors (zeros for an empty text).
 
     Raises:
-        InvalidInputError: On inconsistent shapes, a missing or stray ``scales``, or ids out of
-            range.
+        InvalidInputError: On inconsistent shapes, int8 features without ``scales``, or ids out
+            of range.
     """
     if feats.ndim != 2 or logits.ndim != 2 or feats.shape[0] != logits.shape[0]:
         raise InvalidInputError("feats and logits must be 2-D with the same number of rows")
@@ -123,23 +125,22 @@ def pool_folded(
         raise InvalidInputError("offsets must be 1-D and end at len(flat)")
     if flat.size and (flat.min() < 0 or flat.max() >= feats.shape[0]):
         raise InvalidInputError("entry ids out of range")
-    if feats.dtype == np.int8:
+    if feats.dtype == np.int8 and scales is None:
+        raise InvalidInputError("int8 features need one scale per row and one per column")
+    if scales is None:
+        row_scales = np.ones(feats.shape[0], dtype=np.float32)
+        col_scales = np.ones(feats.shape[1], dtype=np.float32)
+    else:
         if (
-            scales is None
-            or len(scales) != 2
+            len(scales) != 2
             or scales[0].shape != (feats.shape[0],)
             or scales[1].shape != (feats.shape[1],)
         ):
-            raise InvalidInputError("int8 features need one scale per row and one per column")
-        table = np.ascontiguousarray(feats)
+            raise InvalidInputError("scales need one scale per row and one per column")
         row_scales = np.ascontiguousarray(scales[0], dtype=np.float32)
         col_scales = np.ascontiguousarray(scales[1], dtype=np.float32)
-    else:
-        if scales is not None:
-            raise InvalidInputError("scales apply to int8 features only")
-        table = np.ascontiguousarray(feats, dtype=np.float32)
-        row_scales = np.ones(feats.shape[0], dtype=np.float32)
-        col_scales = np.ones(feats.shape[1], dtype=np.float32)
+    table = feats if feats.dtype == np.int8 else feats.astype(np.float32, copy=False)
+    table = np.ascontiguousarray(table)
     out = np.zeros((offsets.shape[0] - 1, feats.shape[1]), dtype=np.float32)
     _pool(
         np.ascontiguousarray(flat, dtype=np.int64),

@@ -81,8 +81,15 @@ def test_int8_table_pools_like_its_dequantised_table() -> None:
         pool_folded(flat, offsets, q, logits, (rows[:5], cols))
     with pytest.raises(InvalidInputError, match="one scale per row"):
         pool_folded(flat, offsets, q, logits, (rows, cols[:3]))
-    with pytest.raises(InvalidInputError, match="int8 features only"):
-        pool_folded(flat, offsets, feats, logits, (rows, cols))
+    # Float features take scales too (the approximator passes ones made once at load).
+    scaled = feats * rows[:, None] * cols[None, :]
+    assert np.allclose(
+        pool_folded(flat, offsets, feats, logits, (rows, cols)),
+        pool_folded(flat, offsets, scaled, logits),
+        atol=1e-5,
+    )
+    with pytest.raises(InvalidInputError, match="one scale per row"):
+        pool_folded(flat, offsets, feats, logits, (rows, cols[:3]))
     with pytest.raises(InvalidInputError, match="NaN"):
         quantize_table(np.full((2, 3), np.nan, np.float32))
     with pytest.raises(InvalidInputError, match="2-D"):
