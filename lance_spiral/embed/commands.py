@@ -93,6 +93,13 @@ def add_distill_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="torch threads for the teacher's targets alone (default: --threads)",
     )
+    parser.add_argument(
+        "--teacher-precision",
+        choices=["float32", "bfloat16", "auto"],
+        default="float32",
+        help="teacher forward passes in float32, bfloat16 (CPU autocast), or auto: bfloat16 "
+        "where the CPU runs it natively",
+    )
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -137,6 +144,7 @@ def run_distill(args: argparse.Namespace) -> int:
         quantize=args.quantize,
         threads=args.threads,
         teacher_threads=args.teacher_threads,
+        teacher_precision=args.teacher_precision,
         progress=not getattr(args, "quiet", False),
     )
     print(json.dumps(summary, indent=2))

