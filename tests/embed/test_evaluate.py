@@ -73,3 +73,9 @@ def test_eval_on_small_beir_slice(tiny_model_dir: Path, shared_data: Path, tmp_p
     assert -1 <= res["agreement"]["spearman_pairwise_A"] <= 1
     assert -1 <= res["agreement"]["mean_cosine_docs_A"] <= 1
     assert res["split"]["queries_heldout"] > 50
+    from lance_spiral.embed.teacher import bf16_supported
+
+    # The teacher's faster bfloat16 setting is measured too where the CPU has it.
+    assert ("teacher-bfloat16" in saved["throughput_texts_per_s"]) == bf16_supported()
+    if bf16_supported():
+        assert set(saved["student_speedup_vs_teacher_bfloat16"]) == {"long", "short"}
