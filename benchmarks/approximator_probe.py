@@ -117,21 +117,25 @@ def run(variant: str, out: Path, *, model: Path, epochs: int, threads: int) -> d
     q_recs, q_emb, q_keep, q_fifth = sel._query_split(DATA / "scifact")
     texts = wn_texts + [_doc(recs[i]) for i in keep] + [q_recs[i]["text"] for i in q_keep]
     targets = np.concatenate([wn_emb, emb[keep], q_emb[q_keep]]).astype(np.float32)
-    if variant == "context":
-        distill.build_student = build_context_student  # train_student builds through this name
     work = out / variant
     t0 = time.perf_counter()
-    result = distill.train_student(
-        tok,
-        vocab.embeddings,
-        texts,
-        targets,
-        model_config=StudentConfig(train_embeddings=True),
-        config=distill.TrainConfig(epochs=epochs, contrastive_weight=0.3, threads=threads),
-        out_dir=work,
-        progress=False,
-        plot=False,
-    )
+    shipped = distill.build_student
+    if variant == "context":
+        distill.build_student = build_context_student  # train_student builds through this name
+    try:
+        result = distill.train_student(
+            tok,
+            vocab.embeddings,
+            texts,
+            targets,
+            model_config=StudentConfig(train_embeddings=True),
+            config=distill.TrainConfig(epochs=epochs, contrastive_weight=0.3, threads=threads),
+            out_dir=work,
+            progress=False,
+            plot=False,
+        )
+    finally:
+        distill.build_student = shipped
     student = result.model.eval()
 
     def embed(batch: list[str]) -> np.ndarray:

@@ -261,16 +261,6 @@ def evaluate_embedder(
         "agreement": agreement,
         "throughput_texts_per_s": speed,
         "student_speedup_vs_teacher": ratio,
-        **(
-            {
-                "student_speedup_vs_teacher_bfloat16": {
-                    k: speed["student"][k] / speed["teacher-bfloat16"][k]
-                    for k in ("long", "short")
-                }
-            }
-            if "teacher-bfloat16" in speed
-            else {}
-        ),
         "threads": threads,
         "split": {
             "docs_heldout_B": int(in_b.sum()),
@@ -281,6 +271,10 @@ def evaluate_embedder(
         "notes": notes,
         "cpu_count": os.cpu_count(),
     }
+    if "teacher-bfloat16" in speed:
+        results["student_speedup_vs_teacher_bfloat16"] = {
+            k: speed["student"][k] / speed["teacher-bfloat16"][k] for k in ("long", "short")
+        }
     if out_dir is not None:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

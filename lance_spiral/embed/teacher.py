@@ -109,7 +109,7 @@ class Teacher:
         device: Torch device.
         batch_size: Texts per forward pass.
         threads: Torch intra-op threads (None leaves torch's default).
-        precision: ``"float32"``; ``"bfloat16"`` (the forward pass under CPU autocast: 1.85x
+        precision: ``"float32"``; ``"bfloat16"`` (the forward pass under CPU autocast: 1.5-1.85x
             the float32 throughput on SciFact abstracts on this project's 2-core AVX512-BF16
             machine, mean cosine 0.99998, min 0.99997, to the float32 embeddings); or
             ``"auto"``: bfloat16 where :func:`bf16_supported`, else float32. The resolved choice
