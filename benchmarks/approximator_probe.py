@@ -1,36 +1,38 @@
 """Reduced-scale probe of a student architecture change, without teacher calls, test queries or B.
 
-Trains the student twice on the texts whose teacher embeddings the shared data already holds
-(the 117,659 WordNet glosses, SciFact split A minus its held-out fifth, the train queries minus
-their held-out fifth: the folders of ``approximator_selection.py --write-holdout-corpus``) over
-an existing build's vocabulary, for a few epochs on one thread each, and scores both on the
-held-out fifth of split A (documents and train queries) and the WordNet queries:
+Trains the student on the texts whose teacher embeddings the shared data already holds (the
+117,659 WordNet glosses, SciFact split A minus its held-out fifth, the train queries minus their
+held-out fifth: the folders of ``approximator_selection.py --write-holdout-corpus``) over an
+existing build's vocabulary, for a few epochs on one thread, and scores it on the held-out fifth
+of split A (documents and train queries) and the WordNet queries. Each run is named; its
+settings are the context pass's (``StudentConfig.context_*``):
 
-- ``base``: the shipped student (attention pooling with a learned query per head);
-- ``context``: the same, plus a second pooling pass whose attention query comes from the first
-  pass's pooled vector (per-entry keys, so every per-token part still folds into a lookup
-  table), added back through a zero-initialised projection -- the token weights then depend
-  on the text they are in.
+- ``base``: attention pooling with a learned query per head only (no context pass);
+- anything else: plus a second pooling pass whose attention query comes from the first pass's
+  pooled vector (per-entry keys, so every per-token part still folds into a lookup table),
+  added back through a zero-initialised projection -- the token weights then depend on the
+  text they are in. ``--context-key-dim`` sets the keys' width, ``--context-value-dim`` the
+  values' (0: the first pass's features are the values, which adds no table).
 
-This measures the direction of a change, cheaply (minutes instead of a 47-minute build); it is
-not a substitute for a full build. The context variant has no export path yet, so nothing
-ships it.
+This measures the direction of a change, cheaply (7-9 minutes a run instead of a 40-minute
+build); it is not a substitute for a full build.
 
 Run (from the repository root, after ``make approximator``):
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/approximator_probe.py base --out build/probe
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/approximator_probe.py context --out build/probe
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/approximator_probe.py ctx-k512-vf \
+        --context-key-dim 512 --context-value-dim 0 --out build/probe
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/approximator_probe.py --compare build/probe
 
-Each run writes ``OUT/VARIANT/result.json`` and the per-document cosines; ``--compare`` prints
-and writes ``OUT/compare.json`` (context minus base, paired per held-out document).
+Each run writes ``OUT/NAME/result.json`` and the per-document cosines; ``--compare`` prints and
+writes ``OUT/compare.json``: every run found there minus ``base``, paired per held-out document
+and per WordNet query.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -46,61 +48,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import approximator_selection as sel  # noqa: E402
 
 from lance_spiral.embed import distill  # noqa: E402
-from lance_spiral.embed.model import StudentConfig, build_student  # noqa: E402
+from lance_spiral.embed.model import StudentConfig  # noqa: E402
 from lance_spiral.embed.pipeline import load_corpus  # noqa: E402
 from lance_spiral.embed.teacher import resolve_teacher_dir, teacher_window  # noqa: E402
 from lance_spiral.embed.tokenizer import Tokenizer  # noqa: E402
 from lance_spiral.embed.vocab import Vocabulary  # noqa: E402
 from lance_spiral.errors import NotFoundError  # noqa: E402
 
-CONTEXT_HEADS = 4
-
-
-def build_context_student(config: StudentConfig, entry_embeddings: np.ndarray) -> Any:
-    """The shipped student plus a context-conditioned second attention pass."""
-    import torch
-
-    base = build_student(config, entry_embeddings)
-    nn = torch.nn
-    hidden, head_dim = config.hidden, config.hidden // CONTEXT_HEADS
-    n = entry_embeddings.shape[0]
-
-    class ContextStudent(nn.Module):  # type: ignore[misc,name-defined]
-        def __init__(self) -> None:
-            super().__init__()
-            self.base = base
-            self.embed = base.embed  # train_student finds the entry table here
-            self.key = nn.Linear(hidden, hidden, bias=False)
-            self.context_query = nn.Sequential(nn.LayerNorm(hidden), nn.Linear(hidden, hidden))
-            nn.init.zeros_(self.context_query[1].weight)
-            nn.init.zeros_(self.context_query[1].bias)
-            self.context_bias = nn.Embedding(n, CONTEXT_HEADS)
-            nn.init.zeros_(self.context_bias.weight)
-            self.mix = nn.Linear(hidden, hidden, bias=False)
-            nn.init.zeros_(self.mix.weight)  # starts as the base student exactly
-
-        def forward(self, ids: Any) -> Any:
-            mask = ids > 0
-            uniq, inverse = torch.unique(ids, return_inverse=True)
-            v_u, logits_u = self.base.token_features(uniq)
-            keys = self.key(v_u)[inverse]
-            v, logits = v_u[inverse], logits_u[inverse]
-            first = self.base.pool(v, logits, mask)
-            q = self.context_query(first).reshape(-1, 1, CONTEXT_HEADS, head_dim)
-            kh = keys.reshape(*keys.shape[:2], CONTEXT_HEADS, head_dim)
-            second_logits = (kh * q).sum(-1) / math.sqrt(head_dim) + self.context_bias(ids)
-            second = self.base.pool(v, second_logits, mask)
-            return self.base.head(first + self.mix(second))
-
-    return ContextStudent()
-
 
 def _doc(rec: dict[str, Any]) -> str:
     return f"{rec.get('title', '') or ''} {rec.get('text', '') or ''}".strip()
 
 
-def run(variant: str, out: Path, *, model: Path, epochs: int, threads: int) -> dict[str, Any]:
-    """Train one variant and score it; writes ``out/variant/result.json``."""
+def run(
+    variant: str,
+    out: Path,
+    *,
+    model: Path,
+    epochs: int,
+    threads: int,
+    context: tuple[int, int, int] = (0, 128, 128),
+) -> dict[str, Any]:
+    """Train one variant and score it; writes ``out/variant/result.json``.
+
+    ``context`` is ``(heads, key width, value width)`` of the context pass (0 heads: none).
+    """
     import torch
     from scipy.stats import spearmanr
 
@@ -119,23 +91,23 @@ def run(variant: str, out: Path, *, model: Path, epochs: int, threads: int) -> d
     targets = np.concatenate([wn_emb, emb[keep], q_emb[q_keep]]).astype(np.float32)
     work = out / variant
     t0 = time.perf_counter()
-    shipped = distill.build_student
-    if variant == "context":
-        distill.build_student = build_context_student  # train_student builds through this name
-    try:
-        result = distill.train_student(
-            tok,
-            vocab.embeddings,
-            texts,
-            targets,
-            model_config=StudentConfig(train_embeddings=True),
-            config=distill.TrainConfig(epochs=epochs, contrastive_weight=0.3, threads=threads),
-            out_dir=work,
-            progress=False,
-            plot=False,
-        )
-    finally:
-        distill.build_student = shipped
+    heads, key_dim, value_dim = context
+    result = distill.train_student(
+        tok,
+        vocab.embeddings,
+        texts,
+        targets,
+        model_config=StudentConfig(
+            train_embeddings=True,
+            context_heads=heads,
+            context_key_dim=key_dim,
+            context_value_dim=value_dim,
+        ),
+        config=distill.TrainConfig(epochs=epochs, contrastive_weight=0.3, threads=threads),
+        out_dir=work,
+        progress=False,
+        plot=False,
+    )
     student = result.model.eval()
 
     def embed(batch: list[str]) -> np.ndarray:
@@ -155,6 +127,7 @@ def run(variant: str, out: Path, *, model: Path, epochs: int, threads: int) -> d
     doc_cos = sel._cosines(s_docs, t_docs)
     res = {
         "variant": variant,
+        "context": {"heads": heads, "key_dim": key_dim, "value_dim": value_dim},
         "epochs": epochs,
         "val_cosine": result.best_val_cosine,
         "train_seconds": result.seconds,
@@ -174,19 +147,35 @@ def run(variant: str, out: Path, *, model: Path, epochs: int, threads: int) -> d
     return res
 
 
-def compare(out: Path) -> dict[str, Any]:
-    """Context minus base, paired per held-out document and per WordNet query."""
+def compare(out: Path, variants: list[str] | None = None, base: str = "base") -> dict[str, Any]:
+    """Each run minus ``base``, paired per held-out document and per WordNet query.
+
+    ``variants`` defaults to every run in ``out``; the result is written to ``out/compare.json``.
+    """
+    if variants is None:
+        variants = (
+            sorted(
+                d.name for d in out.iterdir() if (d / "result.json").is_file() and d.name != base
+            )
+            if out.is_dir()
+            else []
+        )
     runs = {}
-    for v in ("base", "context"):
+    for v in (base, *variants):
         f = out / v / "result.json"
         if not f.is_file():
             raise NotFoundError(f"{f} missing: run the {v} variant first")
         runs[v] = json.loads(f.read_text())
+    if not variants:
+        raise NotFoundError(f"no run besides {base} in {out}")
     paired = {
-        name: sel._paired(np.load(out / "base" / name), np.load(out / "context" / name))
-        for name in ("holdout_doc_cosine.npy", "wordnet_query_cosine.npy")
+        v: {
+            name: sel._paired(np.load(out / base / name), np.load(out / v / name))
+            for name in ("holdout_doc_cosine.npy", "wordnet_query_cosine.npy")
+        }
+        for v in variants
     }
-    res = {"runs": runs, "context_vs_base": paired}
+    res = {"runs": runs, f"vs_{base}": paired}
     (out / "compare.json").write_text(json.dumps(res, indent=2))
     print(json.dumps(res, indent=2))
     return res
@@ -194,18 +183,32 @@ def compare(out: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    p.add_argument("variant", nargs="?", choices=["base", "context"])
+    p.add_argument("variant", nargs="?", help="run name (base: no context pass)")
+    p.add_argument("--context-heads", type=int, default=None, help="0 for base; 4 otherwise")
+    p.add_argument("--context-key-dim", type=int, default=512)
+    p.add_argument("--context-value-dim", type=int, default=0, help="0: pool the features")
+    p.add_argument("--against", default="base", help="with --compare: the run to subtract")
     p.add_argument("--out", type=Path, default=ROOT / "build" / "probe")
     p.add_argument("--model", type=Path, default=ROOT / "build" / "approximator")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--compare", type=Path, default=None, help="compare the two runs in DIR")
+    p.add_argument("--compare", type=Path, default=None, help="compare the runs in DIR")
     args = p.parse_args(argv)
     if args.compare is not None:
-        return compare(args.compare)
+        return compare(args.compare, [args.variant] if args.variant else None, args.against)
     if args.variant is None:
         p.error("name a variant, or --compare DIR")
-    return run(args.variant, args.out, model=args.model, epochs=args.epochs, threads=args.threads)
+    heads = args.context_heads
+    if heads is None:
+        heads = 0 if args.variant == "base" else 4
+    return run(
+        args.variant,
+        args.out,
+        model=args.model,
+        epochs=args.epochs,
+        threads=args.threads,
+        context=(heads, args.context_key_dim, args.context_value_dim),
+    )
 
 
 if __name__ == "__main__":

@@ -3,8 +3,9 @@
 Folds the build's checkpoint (``train/best.safetensors`` + ``train/vocab``) again into float32
 tables and embeds the same texts three ways with the same tokeniser, pooling kernel and ONNX
 head: the served int8 table (row and column scales), a float16 table (the format-1 export) and
-the float32 table. Reports, against float32, the mean and minimum cosine of the embeddings and
-each variant's mean cosine to the teacher, plus the table sizes.
+the float32 table (a context pass's key and value tables likewise). Reports, against float32,
+the mean and minimum cosine of the embeddings and each variant's mean cosine to the teacher,
+plus the table sizes.
 
 Run (from the repository root; needs the ``train`` extra for torch):
 
@@ -32,8 +33,8 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("LANCE_SPIRAL_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
-def float_tables(model_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The float32 feature and logit tables folded from the build's checkpoint."""
+def float_tables(model_dir: Path) -> dict[str, np.ndarray]:
+    """The float32 tables folded from the build's checkpoint, by name (``features``...)."""
     from safetensors.torch import load_file
 
     from lance_spiral.embed.model import StudentConfig, build_student
@@ -47,8 +48,28 @@ def float_tables(model_dir: Path) -> tuple[np.ndarray, np.ndarray]:
     student = build_student(StudentConfig(**meta["model"]), vocab.embeddings)
     student.load_state_dict(load_file(str(ckpt)))
     student.eval()
-    feats, logits = student.fold()
-    return feats.astype(np.float32), logits.astype(np.float32)
+    return {name: table.astype(np.float32) for name, table in student.fold().items()}
+
+
+def _with_tables(served: Approximator, tables: dict[str, np.ndarray], dtype: str) -> Approximator:
+    """A copy of ``served`` whose per-entry tables are ``tables`` rounded through ``dtype``."""
+    from dataclasses import replace
+
+    other = Approximator.load(served.directory, cache_size=0)
+    t = {name: table.astype(dtype).astype(np.float32) for name, table in tables.items()}
+    other._tables, other._scales = (t["features"], tables["logits"]), None
+    if served._context is not None:
+        values = t.get("context_values", t["features"])
+        ones = (np.ones(len(values), np.float32), np.ones(values.shape[1], np.float32))
+        keys = t["context_keys"]
+        other._context = replace(
+            served._context,
+            keys=keys,
+            key_scales=(np.ones(len(keys), np.float32), np.ones(keys.shape[1], np.float32)),
+            values=values,
+            value_scales=ones,
+        )
+    return other
 
 
 def compare(model_dir: Path, texts: list[str], teacher: np.ndarray) -> dict[str, Any]:
@@ -56,14 +77,20 @@ def compare(model_dir: Path, texts: list[str], teacher: np.ndarray) -> dict[str,
     served = Approximator.load(model_dir, cache_size=0)
     if served._tables is None or served._scales is None or served._tables[0].dtype != np.int8:
         raise NotFoundError(f"{model_dir} has no int8 tables (format 1): re-export it")
-    feats, logits = float_tables(model_dir)
+    tables = float_tables(model_dir)
     variants: dict[str, np.ndarray] = {"int8": served.embed(texts)}
-    tables_mb = {"int8": (served._tables[0].nbytes + sum(x.nbytes for x in served._scales)) / 1e6}
-    for name, table in (("float16", feats.astype(np.float16)), ("float32", feats)):
-        other = Approximator.load(model_dir, cache_size=0)
-        other._tables, other._scales = (table.astype(np.float32), logits), None
-        variants[name] = other.embed(texts)
-        tables_mb[name] = table.nbytes / 1e6
+    int8_mb = served._tables[0].nbytes + sum(x.nbytes for x in served._scales)
+    if served._context is not None:
+        c = served._context
+        int8_mb += c.keys.nbytes + sum(x.nbytes for x in c.key_scales)
+        if c.values is not served._tables[0]:
+            int8_mb += c.values.nbytes + sum(x.nbytes for x in c.value_scales)
+    tables_mb = {"int8": int8_mb / 1e6}
+    quantised = ("features", "context_keys", "context_values")
+    for name in ("float16", "float32"):
+        variants[name] = _with_tables(served, tables, name).embed(texts)
+        width = 2 if name == "float16" else 4
+        tables_mb[name] = sum(tables[k].size * width for k in quantised if k in tables) / 1e6
     ref = variants["float32"]
     out: dict[str, Any] = {"model": str(model_dir), "texts": len(texts), "tables_mb": tables_mb}
     for name, vec in variants.items():

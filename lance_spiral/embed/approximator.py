@@ -10,7 +10,6 @@ import os
 import shutil
 from collections import OrderedDict
 from collections.abc import Sequence
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +30,12 @@ _FILES = (
     "model.int8.onnx",
     "tables.safetensors",
     "head.onnx",
+    "head.int8.onnx",
     "tokenizer.json",
     "config.json",
 )
-_FORMAT_VERSIONS = (1, 2)  # 1: float16 fast-path tables; 2: int8 with row/column scales
+# 1: float16 fast-path tables; 2: int8 with row/column scales; 3: 2 + optional context tables
+_FORMAT_VERSIONS = (1, 2, 3)
 
 
 def default_model_dir() -> Path:
@@ -56,7 +57,9 @@ class Approximator:
 
     Args:
         directory: Model directory written by the distiller.
-        quantized: Use ``model.int8.onnx`` (must exist).
+        quantized: int8 matrix products: on the fast path the head ``head.int8.onnx`` (3.2x
+            faster head, mean cosine 0.9996 to the float32 head on SciFact), else the whole
+            int8 graph ``model.int8.onnx`` (exported with ``quantize=True``).
         fast: Use the folded tables + numba pooling + ``head.onnx`` when present (same maths as
             ``model.onnx``, much faster on long texts); False forces the whole ONNX graph.
         threads: onnxruntime intra-op threads (None: its default).
@@ -80,12 +83,8 @@ class Approximator:
         if not d.is_dir():
             raise NotFoundError(f"approximator folder {d} not found (build it: make approximator)")
         model_file = d / ("model.int8.onnx" if quantized else "model.onnx")
-        use_tables = (
-            fast
-            and not quantized
-            and (d / "tables.safetensors").is_file()
-            and (d / "head.onnx").is_file()
-        )
+        head_file = d / ("head.int8.onnx" if quantized else "head.onnx")
+        use_tables = fast and (d / "tables.safetensors").is_file() and head_file.is_file()
         needed = [d / "tokenizer.json", d / "config.json"]
         if not use_tables:
             needed.insert(0, model_file)  # the fast path does not need the whole graph
@@ -127,12 +126,14 @@ class Approximator:
         self._session: Any = None
         self._tables: tuple[np.ndarray, np.ndarray] | None = None
         self._scales: tuple[np.ndarray, np.ndarray] | None = None
+        self._context: Any = None
         self._head = None
         if use_tables:
             self._load_tables(d / "tables.safetensors")
             self._head = ort.InferenceSession(
-                str(d / "head.onnx"), opts, providers=["CPUExecutionProvider"]
+                str(head_file), opts, providers=["CPUExecutionProvider"]
             )
+        self._head_file = head_file
         if self._tables is None:
             self._session = ort.InferenceSession(
                 str(model_file), opts, providers=["CPUExecutionProvider"]
@@ -178,6 +179,19 @@ class Approximator:
             self._scales is not None and not all(np.isfinite(x).all() for x in self._scales)
         ):
             raise CorruptDataError(f"{path} holds NaN or inf")
+        from lance_spiral.embed.pooling import ContextPass
+
+        try:
+            self._context = ContextPass.from_tables(t, n, width)
+        except InvalidInputError as exc:
+            raise CorruptDataError(f"{path}: {exc}") from exc
+        model = self.config.get("model")
+        wants = int(model.get("context_heads", 0)) if isinstance(model, dict) else 0
+        has = self._context.heads if self._context is not None else 0
+        if wants != has:
+            raise CorruptDataError(
+                f"{path} has a context pass of {has} heads, config.json says {wants}"
+            )
 
     @classmethod
     def load(
@@ -212,41 +226,38 @@ class Approximator:
     def size_mb(self) -> float:
         """Size of the files this instance infers from (tables + head or model, tokenizer), MB."""
         if self._tables is not None:
-            names = ["tables.safetensors", "head.onnx", "tokenizer.json"]
+            names = ["tables.safetensors", self._head_file.name, "tokenizer.json"]
         else:
             names = [self._model_file.name, "tokenizer.json"]
         return sum((self.directory / n).stat().st_size for n in names) / 1e6
 
     def _run(self, texts: Sequence[str]) -> np.ndarray:
         out = np.empty((len(texts), self.dim), dtype=np.float32)
-        rows = [self.tokenizer.tokenize(t) for t in texts]
+        flat, offsets = self.tokenizer.tokenize_batch(texts)
+        lengths = np.diff(offsets)
         if self._tables is not None and self._head is not None:
             from lance_spiral.embed.pooling import pool_folded
 
-            lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-            offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-            np.cumsum(lengths, out=offsets[1:])
-            flat = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=int(offsets[-1]))
             if self.threads is not None:
                 import numba
 
                 limit = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
                 numba.set_num_threads(max(1, min(self.threads, limit)))
             pooled = pool_folded(flat, offsets, *self._tables, self._scales)
-            for start in range(0, len(rows), self.batch_size):
+            if self._context is not None:
+                pooled = self._context.apply(flat, offsets, pooled)
+            for start in range(0, len(texts), self.batch_size):
                 part = pooled[start : start + self.batch_size]
                 out[start : start + len(part)] = self._head.run(None, {"pooled": part})[0]
             return out
-        lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
         order = np.argsort(lengths, kind="stable")
         for start in range(0, len(order), self.batch_size):
             idx = order[start : start + self.batch_size]
             width = max(int(lengths[idx].max()), 1)
-            ids = np.zeros((len(idx), width), dtype=np.int64)
             mask = np.arange(width)[None, :] < lengths[idx][:, None]
-            ids[mask] = np.fromiter(
-                (i for j in idx for i in rows[j]), dtype=np.int64, count=int(lengths[idx].sum())
-            )
+            pos = offsets[idx][:, None] + np.arange(width)[None, :]
+            ids = np.zeros((len(idx), width), dtype=np.int64)
+            ids[mask] = flat[pos[mask]]
             out[idx] = self._session.run(None, {"ids": ids})[0]
         return out
 

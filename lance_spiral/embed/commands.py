@@ -76,6 +76,16 @@ def add_distill_arguments(parser: argparse.ArgumentParser) -> None:
         "--dropout", type=float, default=0.0, help="dropout on token features while training"
     )
     parser.add_argument(
+        "--context-heads",
+        type=int,
+        default=0,
+        help="heads of a second, context-conditioned attention pass (0: none)",
+    )
+    parser.add_argument("--context-key-dim", type=int, default=128)
+    parser.add_argument(
+        "--context-value-dim", type=int, default=0, help="context values width (0: the features)"
+    )
+    parser.add_argument(
         "--train-embeddings",
         action="store_true",
         help="fine-tune the entry table (starts at the teacher's embeddings)",
@@ -129,6 +139,9 @@ def run_distill(args: argparse.Namespace) -> int:
             rho_hidden=args.rho_hidden,
             train_embeddings=args.train_embeddings,
             dropout=args.dropout,
+            context_heads=args.context_heads,
+            context_key_dim=args.context_key_dim,
+            context_value_dim=args.context_value_dim,
         ),
         train_config=TrainConfig(
             epochs=args.epochs,

@@ -109,12 +109,8 @@ def pack_ids(tokenizer: Tokenizer, texts: Sequence[str]) -> tuple[np.ndarray, np
     Returns:
         ``(flat int32[total], offsets int64[n + 1])``.
     """
-    rows = [tokenizer.tokenize(t) for t in texts]
-    lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-    offsets = np.zeros(len(rows) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    flat = np.fromiter((i for r in rows for i in r), dtype=np.int32, count=int(offsets[-1]))
-    return flat, offsets
+    flat, offsets = tokenizer.tokenize_batch(texts)
+    return flat.astype(np.int32), offsets
 
 
 def _batch_ids(flat: np.ndarray, offsets: np.ndarray, rows: np.ndarray) -> np.ndarray:

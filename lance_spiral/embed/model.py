@@ -3,7 +3,13 @@
 ``phi`` maps each entry embedding to a feature vector, a learned query per head scores it (plus a
 learned per-entry bias), a masked softmax pools each head's slice, ``rho`` maps the pooled vector
 to the teacher's dimension. Nothing depends on token order, so everything per token can be folded
-into one lookup table per entry at export (:func:`FoldedStudent`).
+into one lookup table per entry at export (:func:`build_folded`).
+
+Optional context pass (``StudentConfig.context_heads > 0``): a second attention pooling whose
+query is computed from the first pass's pooled vector, so a token's weight depends on the text
+it is in. Its keys and values are linear maps of the token features (folded into per-entry
+tables too), and its pooled vector joins the first through a zero-initialised projection, so
+training starts from the plain student.
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ class StudentConfig:
         out_dim: Output dimension (the teacher's).
         train_embeddings: Fine-tune the entry embeddings (else frozen).
         dropout: Dropout on token features during training.
+        context_heads: Heads of the context pass (0: no context pass).
+        context_key_dim: Width of the context keys (divisible by ``context_heads``).
+        context_value_dim: Width of the context values, a linear map of the features (divisible
+            by ``context_heads``); 0 pools the features themselves, which adds no table.
     """
 
     hidden: int = 512
@@ -41,6 +51,9 @@ class StudentConfig:
     out_dim: int = 384
     train_embeddings: bool = False
     dropout: float = 0.0
+    context_heads: int = 0
+    context_key_dim: int = 128
+    context_value_dim: int = 0
 
     def __post_init__(self) -> None:
         for name in ("hidden", "phi_hidden", "rho_hidden", "heads", "out_dim"):
@@ -48,6 +61,21 @@ class StudentConfig:
                 raise InvalidParameterError(f"{name} must be >= 1")
         if self.hidden % self.heads:
             raise InvalidParameterError(f"hidden={self.hidden} not divisible by heads={self.heads}")
+        if self.context_heads < 0:
+            raise InvalidParameterError("context_heads must be >= 0")
+        if self.context_heads:
+            widths = {
+                "context_key_dim": self.context_key_dim,
+                "context_value_dim": self.context_value_dim or self.hidden,
+            }
+            if self.context_value_dim < 0:
+                raise InvalidParameterError("context_value_dim must be >= 0")
+            for name, width in widths.items():
+                if width < 1 or width % self.context_heads:
+                    raise InvalidParameterError(
+                        f"{name}={width} must be >= 1 and divisible by "
+                        f"context_heads={self.context_heads}"
+                    )
         if not 0 <= self.dropout < 1:
             raise InvalidParameterError("dropout must be in [0, 1)")
 
@@ -103,6 +131,20 @@ def build_student(config: StudentConfig, entry_embeddings: np.ndarray) -> Any:
                 nn.Linear(cfg.rho_hidden, cfg.out_dim),
             )
             self.out_skip = nn.Linear(cfg.hidden, cfg.out_dim, bias=False)
+            if cfg.context_heads:
+                self.context_key = nn.Linear(cfg.hidden, cfg.context_key_dim, bias=False)
+                if cfg.context_value_dim:
+                    self.context_value = nn.Linear(cfg.hidden, cfg.context_value_dim, bias=False)
+                self.context_bias = nn.Embedding(n, cfg.context_heads)
+                nn.init.zeros_(self.context_bias.weight)
+                self.context_query = nn.Sequential(
+                    nn.LayerNorm(cfg.hidden), nn.Linear(cfg.hidden, cfg.context_key_dim)
+                )
+                nn.init.zeros_(self.context_query[1].weight)
+                nn.init.zeros_(self.context_query[1].bias)
+                width = cfg.context_value_dim or cfg.hidden
+                self.context_mix = nn.Linear(width, cfg.hidden, bias=False)
+                nn.init.zeros_(self.context_mix.weight)  # starts as the plain student
 
         def token_features(self, ids: Any) -> tuple[Any, Any]:
             """Per-entry features [.., hidden] and attention logits [.., heads]."""
@@ -114,12 +156,20 @@ def build_student(config: StudentConfig, entry_embeddings: np.ndarray) -> Any:
             return v, logits
 
         def pool(self, v: Any, logits: Any, mask: Any) -> Any:
-            """Masked multi-head softmax pooling of token features -> [B, hidden]."""
-            heads = cfg.heads
+            """Masked multi-head softmax pooling: v [B, T, w], logits [B, T, h] -> [B, w]."""
+            heads, width = logits.shape[-1], v.shape[-1]
             logits = logits.masked_fill(~mask.unsqueeze(-1), -1e4)
             w = torch.softmax(logits, dim=1) * mask.unsqueeze(-1).to(v.dtype)
-            vh = v.reshape(v.shape[0], v.shape[1], heads, cfg.hidden // heads)
-            return (w.unsqueeze(-1) * vh).sum(1).reshape(v.shape[0], cfg.hidden)
+            vh = v.reshape(v.shape[0], v.shape[1], heads, width // heads)
+            return (w.unsqueeze(-1) * vh).sum(1).reshape(v.shape[0], width)
+
+        def context_logits(self, keys: Any, first: Any, ids: Any) -> Any:
+            """Context-pass logits [B, T, heads] from keys [B, T, k] and first pass [B, hidden]."""
+            ch = cfg.context_heads
+            dk = cfg.context_key_dim // ch
+            q = self.context_query(first).reshape(first.shape[0], 1, ch, dk)
+            kh = keys.reshape(keys.shape[0], keys.shape[1], ch, dk)
+            return (kh * q).sum(-1) / math.sqrt(dk) + self.context_bias(ids)
 
         def head(self, pooled: Any) -> Any:
             """Rho + L2 normalisation."""
@@ -131,18 +181,35 @@ def build_student(config: StudentConfig, entry_embeddings: np.ndarray) -> Any:
             uniq, inverse = torch.unique(ids, return_inverse=True)
             v_u, l_u = self.token_features(uniq)
             v = self.drop(v_u[inverse])
-            return self.head(self.pool(v, l_u[inverse], mask))
+            pooled = self.pool(v, l_u[inverse], mask)
+            if cfg.context_heads:
+                keys = self.context_key(v_u)[inverse]
+                values = self.context_value(v_u)[inverse] if cfg.context_value_dim else v
+                logits2 = self.context_logits(keys, pooled, ids)
+                pooled = pooled + self.context_mix(self.pool(values, logits2, mask))
+            return self.head(pooled)
 
-        def fold(self) -> tuple[np.ndarray, np.ndarray]:
-            """Per-entry feature table [n, hidden] and logit table [n, heads] (eval mode)."""
-            feats, logs = [], []
+        def fold(self) -> dict[str, np.ndarray]:
+            """Per-entry tables (eval mode), float32 by name.
+
+            ``features`` [n, hidden] and ``logits`` [n, heads]; with a context pass also
+            ``context_keys`` [n, k], ``context_bias`` [n, heads] and, if the values are a
+            projection, ``context_values`` [n, v].
+            """
+            parts: dict[str, list[Any]] = {}
             with torch.no_grad():
                 for start in range(0, n, 8192):
                     ids = torch.arange(start, min(start + 8192, n))
                     v, lg = self.token_features(ids)
-                    feats.append(v)
-                    logs.append(lg)
-            return torch.cat(feats).numpy(), torch.cat(logs).numpy()
+                    chunk = {"features": v, "logits": lg}
+                    if cfg.context_heads:
+                        chunk["context_keys"] = self.context_key(v)
+                        if cfg.context_value_dim:
+                            chunk["context_values"] = self.context_value(v)
+                        chunk["context_bias"] = self.context_bias(ids)
+                    for name, value in chunk.items():
+                        parts.setdefault(name, []).append(value)
+            return {name: torch.cat(value).numpy() for name, value in parts.items()}
 
     return Student()
 
@@ -164,26 +231,41 @@ def build_folded(student: Any, *, table_dtype: str = "float16") -> Any:
     if table_dtype not in ("float16", "float32"):
         raise InvalidParameterError(f"table_dtype must be float16 or float32, got {table_dtype!r}")
     student.eval()
-    feats, logs = student.fold()
+    tables = student.fold()
     dt = getattr(torch, table_dtype)
     cfg = student.config
+
+    def pool(v: Any, lg: Any, mask: Any, heads: int) -> Any:
+        b, t, width = v.shape
+        lg = lg.masked_fill(~mask.unsqueeze(-1), -1e4)
+        w = torch.softmax(lg, dim=1) * mask.unsqueeze(-1).float()
+        vh = v.reshape(b, t, heads, width // heads).transpose(1, 2)
+        return torch.matmul(w.transpose(1, 2).unsqueeze(2), vh).reshape(b, width)
 
     class Folded(torch.nn.Module):  # type: ignore[misc,name-defined]
         def __init__(self) -> None:
             super().__init__()
-            self.register_buffer("features", torch.from_numpy(feats).to(dt))
-            self.register_buffer("logits", torch.from_numpy(logs).to(dt))
+            for name, table in tables.items():
+                self.register_buffer(name, torch.from_numpy(table).to(dt))
             self.rho = student.rho
             self.out_skip = student.out_skip
+            if cfg.context_heads:
+                self.context_query = student.context_query
+                self.context_mix = student.context_mix
 
         def forward(self, ids: Any) -> Any:
             mask = ids > 0
-            v = self.features[ids].float()
-            lg = self.logits[ids].float().masked_fill(~mask.unsqueeze(-1), -1e4)
-            w = torch.softmax(lg, dim=1) * mask.unsqueeze(-1).float()
-            b, t = ids.shape[0], ids.shape[1]
-            vh = v.reshape(b, t, cfg.heads, cfg.hidden // cfg.heads).transpose(1, 2)
-            pooled = torch.matmul(w.transpose(1, 2).unsqueeze(2), vh).reshape(b, cfg.hidden)
+            feats = self.features[ids].float()
+            pooled = pool(feats, self.logits[ids].float(), mask, cfg.heads)
+            if cfg.context_heads:
+                ch = cfg.context_heads
+                dk = cfg.context_key_dim // ch
+                q = self.context_query(pooled).reshape(ids.shape[0], 1, ch, dk)
+                keys = self.context_keys[ids].float().reshape(ids.shape[0], ids.shape[1], ch, dk)
+                lg2 = (keys * q).sum(-1) / math.sqrt(dk) + self.context_bias[ids].float()
+                values = self.context_values[ids].float() if cfg.context_value_dim else feats
+                second = pool(values, lg2, mask, ch)
+                pooled = pooled + self.context_mix(second)
             out = self.rho(pooled) + self.out_skip(pooled)
             return out / out.norm(dim=-1, keepdim=True).clamp_min(1e-12)
 

@@ -101,7 +101,14 @@ def tiny_approximator(
         emb,
         texts,
         targets,
-        model_config=StudentConfig(hidden=128, phi_hidden=256, rho_hidden=256, heads=2),
+        model_config=StudentConfig(
+            hidden=128,
+            phi_hidden=256,
+            rho_hidden=256,
+            heads=2,
+            context_heads=2,  # as the default build
+            context_key_dim=32,
+        ),
         config=TrainConfig(
             epochs=epochs, batch_size=64, lr=3e-3, patience=3, seed=seed, val_frac=0.05, threads=1
         ),

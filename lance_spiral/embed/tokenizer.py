@@ -5,16 +5,20 @@ the vocabulary wins; skip-grams ``w1 _ w3`` are added where they exist; a word n
 vocabulary falls back to the teacher's word pieces (greedy longest-match-first, as BERT does).
 With a teacher window, text past the teacher's own input limit (counted in its word pieces) is
 dropped, so the student sees exactly the words the teacher embedded.
+
+:meth:`Tokenizer.tokenize_batch` gives the same ids for many texts at once, matching over word
+ids in numba (:mod:`lance_spiral.embed.wordmatch`); :meth:`Tokenizer.tokenize` is the reference.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import chain
+from itertools import chain, repeat
 
 import numpy as np
 
 from lance_spiral.embed.vocab import SKIP, words
+from lance_spiral.embed.wordmatch import WordTables, match_words, sorted_table
 from lance_spiral.errors import InvalidInputError, InvalidParameterError
 
 __all__ = ["MAX_TOKENS", "Tokenizer"]
@@ -87,6 +91,69 @@ class Tokenizer:
         self._skip_first = skip_first
         self._unk = self._pieces.get("[UNK]", 0)
         self._oov: dict[str, list[int]] = {}
+        self._word_index: dict[str, int] = {}
+        self._word_tables: WordTables | None = None
+
+    def word_tables(self) -> WordTables:
+        """The matching rules as arrays over word ids, built once, on first use.
+
+        That takes 0.2 s for the default model's 59,524 words. Every word that occurs in some
+        entry (all word pieces included) gets an id; a word with none can only be a unigram,
+        matched by its word pieces.
+        """
+        if self._word_tables is not None:
+            return self._word_tables
+        index: dict[str, int] = {}
+        for text in chain(self._pieces, self._words):
+            index.setdefault(text, len(index))
+        grams = [(text.split(" "), e) for text, e in self._grams.items()]
+        skips = [(text.split(" "), e) for text, e in self._skips.items()]
+        for parts, _ in chain(grams, skips):
+            for part in parts:
+                index.setdefault(part, len(index))
+        nw = len(index)
+        names = list(index)
+        uni: list[list[int]] = []
+        for word in names:
+            hit = self._words.get(word, -1)
+            uni.append([hit] if hit >= 0 else self._word_pieces(word))
+        lengths = np.fromiter((len(u) for u in uni), dtype=np.int64, count=nw)
+        uni_off = np.zeros(nw + 1, dtype=np.int64)
+        np.cumsum(lengths, out=uni_off[1:])
+        bi_k, bi_v, tri_k, tri_v, sk_k, sk_v = [], [], [], [], [], []
+        for parts, e in grams:
+            w = [index[p] for p in parts]
+            if len(w) == 2:
+                bi_k.append(w[0] * nw + w[1])
+                bi_v.append(e)
+            elif len(w) == 3:
+                tri_k.append((w[0] * nw + w[1]) * nw + w[2])
+                tri_v.append(e)
+        for parts, e in skips:
+            if len(parts) == 3 and parts[1] == SKIP:
+                sk_k.append(index[parts[0]] * nw + index[parts[2]])
+                sk_v.append(e)
+        bigram_keys, bigram_ids = sorted_table(bi_k, bi_v)
+        trigram_keys, trigram_ids = sorted_table(tri_k, tri_v)
+        skip_keys, skip_ids = sorted_table(sk_k, sk_v)
+        pieces = self._pieces
+        self._word_index = index
+        self._word_tables = WordTables(
+            unigram_ids=np.fromiter(chain.from_iterable(uni), np.int64, int(uni_off[-1])),
+            unigram_offsets=uni_off,
+            piece_counts=np.fromiter(
+                (1 if w in pieces else len(self._word_pieces(w)) for w in names), np.int64, nw
+            ),
+            gram_len=np.fromiter((self._gram_len.get(w, 1) for w in names), np.int64, nw),
+            skip_first=np.fromiter((w in self._skip_first for w in names), np.bool_, nw),
+            bigram_keys=bigram_keys,
+            bigram_ids=bigram_ids,
+            trigram_keys=trigram_keys,
+            trigram_ids=trigram_ids,
+            skip_keys=skip_keys,
+            skip_ids=skip_ids,
+        )
+        return self._word_tables
 
     def _word_pieces(self, word: str) -> list[int]:
         cached = self._oov.get(word)
@@ -181,6 +248,56 @@ class Tokenizer:
             raise InvalidInputError(f"text must be str, got {type(text).__name__}")
         return self.tokenize_words(words(text))
 
+    def tokenize_batch(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Ids of many texts, flat: the same ids as :meth:`tokenize`, several times faster.
+
+        Args:
+            texts: Strings.
+
+        Returns:
+            ``(flat int64[total], offsets int64[n + 1])``: text ``i`` is
+            ``flat[offsets[i]:offsets[i + 1]]``.
+
+        Raises:
+            InvalidInputError: If ``texts`` is a bare string or holds non-strings.
+        """
+        if isinstance(texts, str):
+            raise InvalidInputError("texts must be a sequence of str, not a single str")
+        bad = next((t for t in texts if not isinstance(t, str)), None)
+        if bad is not None:
+            raise InvalidInputError(f"text must be str, got {type(bad).__name__}")
+        tables = self.word_tables()
+        split = [words(t) for t in texts]
+        word_offsets = np.zeros(len(split) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, split), np.int64, len(split)), out=word_offsets[1:])
+        flat_words = list(chain.from_iterable(split))
+        n = len(flat_words)
+        ids = np.fromiter(map(self._word_index.get, flat_words, repeat(-1, n)), np.int64, n)
+        # Words no entry contains: numbered after the known ones, matched by their word pieces.
+        extra: dict[str, int] = {}
+        pieces: list[list[int]] = []
+        nw = tables.n_words
+        for p in np.flatnonzero(ids < 0).tolist():
+            word = flat_words[p]
+            k = extra.get(word)
+            if k is None:
+                k = extra[word] = len(pieces)
+                pieces.append(self._word_pieces(word))
+            ids[p] = nw + k
+        extra_offsets = np.zeros(len(pieces) + 1, dtype=np.int64)
+        np.cumsum(np.fromiter(map(len, pieces), np.int64, len(pieces)), out=extra_offsets[1:])
+        extra_ids = np.fromiter(chain.from_iterable(pieces), np.int64, int(extra_offsets[-1]))
+        return match_words(
+            tables,
+            ids,
+            word_offsets,
+            extra_ids,
+            extra_offsets,
+            window=self.window,
+            cap=self.max_tokens,
+            skipgrams=self.skipgrams,
+        )
+
     def encode_batch(self, texts: Sequence[str]) -> np.ndarray:
         """Pad a batch of texts into an id matrix (0 = padding, at least one column).
 
@@ -195,10 +312,9 @@ class Tokenizer:
         """
         if isinstance(texts, str):
             raise InvalidInputError("texts must be a sequence of str, not a single str")
-        rows = [self.tokenize(t) for t in texts]
-        lengths = np.fromiter((len(r) for r in rows), dtype=np.int64, count=len(rows))
-        width = max(int(lengths.max()) if len(rows) else 0, 1)
-        out = np.zeros((len(rows), width), dtype=np.int64)
-        flat = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=int(lengths.sum()))
+        flat, offsets = self.tokenize_batch(texts)
+        lengths = np.diff(offsets)
+        width = max(int(lengths.max()) if len(lengths) else 0, 1)
+        out = np.zeros((len(lengths), width), dtype=np.int64)
         out[np.arange(width)[None, :] < lengths[:, None]] = flat
         return out

@@ -131,7 +131,7 @@ def test_tables_are_int8_and_checked_on_load(tiny_model_dir: Path, tmp_path: Pat
     assert good["row_scales"].shape == (good["features"].shape[0],)
     assert good["col_scales"].shape == (good["features"].shape[1],)
     texts = ["a small test sentence", "another one", ""]
-    ref = Approximator.load(d).embed(texts)
+    assert Approximator.load(d).embed(texts).shape == (3, 384)
     bad_tables = [
         {k: v for k, v in good.items() if k != "row_scales"},
         {k: v for k, v in good.items() if k != "logits"},
@@ -147,18 +147,6 @@ def test_tables_are_int8_and_checked_on_load(tiny_model_dir: Path, tmp_path: Pat
     tables.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00{trunc")
     with pytest.raises(CorruptDataError, match=r"tables\.safetensors"):
         Approximator.load(d)
-    # A format-1 folder (float16 tables, no scales) still loads and gives the same vectors.
-    deq = good["features"] * good["row_scales"][:, None] * good["col_scales"][None, :]
-    save_file(
-        {"features": deq.astype(np.float16), "logits": good["logits"].astype(np.float16)},
-        str(tables),
-    )
-    cfg = json.loads((d / "config.json").read_text())
-    (d / "config.json").write_text(json.dumps({**cfg, "format_version": 1}))
-    old = Approximator.load(d)
-    assert old._tables is not None and old._tables[0].dtype == np.float32
-    assert old._scales is not None and all((x == 1).all() for x in old._scales)  # made once
-    assert (old.embed(texts) * ref).sum(1).min() > 0.9999
 
 
 def test_fast_path_does_not_need_the_whole_graph(tiny_model_dir: Path, tmp_path: Path) -> None:

@@ -56,7 +56,12 @@ def test_eval_on_small_beir_slice(tiny_model_dir: Path, shared_data: Path, tmp_p
     data = load_beir(beir)
     assert len(data["query_ids"]) == 300
     res = evaluate_embedder(
-        tiny_model_dir, beir, out_dir=tmp_path / "out", throughput_n=16, threads=1
+        tiny_model_dir,
+        beir,
+        out_dir=tmp_path / "out",
+        throughput_n=16,
+        throughput_seconds=0.1,
+        threads=1,
     )
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
     rows = {(r["model"], r["split"]): r for r in saved["rows"]}
@@ -73,6 +78,10 @@ def test_eval_on_small_beir_slice(tiny_model_dir: Path, shared_data: Path, tmp_p
     assert -1 <= res["agreement"]["spearman_pairwise_A"] <= 1
     assert -1 <= res["agreement"]["mean_cosine_docs_A"] <= 1
     assert res["split"]["queries_heldout"] > 50
+    q8 = saved["student_int8_head"]  # the tiny model has an int8 head too
+    assert q8["cosine_to_float32_head_docs"] > 0.99 and min(q8["texts_per_s"].values()) > 0
+    tokens = saved["tokenizer_tokens_per_s_long"]
+    assert set(tokens) == {"reference", "batch"} and min(tokens.values()) > 0
     from lance_spiral.embed.teacher import bf16_supported
 
     # The teacher's faster bfloat16 setting is measured too where the CPU has it.

@@ -63,6 +63,7 @@ def test_int8_table_pools_like_its_dequantised_table() -> None:
     # every row's step, and the other channels lose their precision.
     row_only = np.abs(feats).max(1, keepdims=True) / 127
     plain = np.rint(feats / np.where(row_only > 0, row_only, 1)) * row_only
+
     def rel(x: np.ndarray) -> float:
         rest = np.arange(16) != 3
         norms = np.linalg.norm(feats[:, rest], axis=1)
@@ -94,3 +95,66 @@ def test_int8_table_pools_like_its_dequantised_table() -> None:
         quantize_table(np.full((2, 3), np.nan, np.float32))
     with pytest.raises(InvalidInputError, match="2-D"):
         quantize_table(np.zeros(3, np.float32))
+
+
+def test_context_pass_matches_a_numpy_reference() -> None:
+    from lance_spiral.embed.pooling import ContextPass, context_tables
+
+    rng = np.random.default_rng(2)
+    n, hidden, heads, k = 40, 16, 2, 8
+    feats = rng.standard_normal((n, hidden)).astype(np.float32)
+    logits = rng.standard_normal((n, 4)).astype(np.float32)
+    keys = rng.standard_normal((n, k)).astype(np.float32)
+    bias = rng.standard_normal((n, heads)).astype(np.float32)
+    params = {
+        "context_ln_weight": rng.uniform(0.5, 1.5, hidden),
+        "context_ln_bias": rng.standard_normal(hidden) * 0.1,
+        "context_query_weight": rng.standard_normal((k, hidden)),
+        "context_query_bias": rng.standard_normal(k),
+        "context_mix_weight": rng.standard_normal((hidden, hidden)) * 0.3,
+    }
+    q8, rows, cols = quantize_table(feats)
+    tables = {
+        "features": q8,
+        "row_scales": rows,
+        "col_scales": cols,
+        **context_tables({"context_keys": keys, "context_bias": bias}, params),
+    }
+    ctx = ContextPass.from_tables(tables, n, hidden)
+    assert ctx is not None and ctx.heads == heads and ctx.values is tables["features"]
+    flat = rng.integers(1, n, 30)
+    offsets = np.array([0, 7, 7, 30])
+    first = pool_folded(flat, offsets, q8, logits, (rows, cols))
+    got = ctx.apply(flat, offsets, first)
+    # Reference: float tables as dequantised, the maths written out.
+    deq = q8 * rows[:, None] * cols[None, :]
+    kq = tables["context_keys"] * tables["context_key_row_scales"][:, None]
+    kq = kq * tables["context_key_col_scales"][None, :]
+    mu, var = first.mean(1, keepdims=True), first.var(1, keepdims=True)
+    ln = (first - mu) / np.sqrt(var + 1e-5) * params["context_ln_weight"]
+    q = (ln + params["context_ln_bias"]) @ params["context_query_weight"].T
+    q = q + params["context_query_bias"]
+    dk = k // heads
+    want = first.copy()
+    for b in range(len(offsets) - 1):
+        ids = flat[offsets[b] : offsets[b + 1]]
+        if len(ids) == 0:
+            continue
+        second = np.zeros(hidden)
+        for h in range(heads):
+            lg = kq[ids, h * dk : (h + 1) * dk] @ q[b, h * dk : (h + 1) * dk] / np.sqrt(dk)
+            lg = lg + bias[ids, h]
+            w = np.exp(lg - lg.max())
+            w /= w.sum()
+            width = hidden // heads
+            second[h * width : (h + 1) * width] = w @ deq[ids, h * width : (h + 1) * width]
+        want[b] += params["context_mix_weight"] @ second
+    assert np.allclose(got, want, atol=1e-3)
+    assert np.allclose(got[1], first[1])  # an empty text: nothing to pool, nothing added
+    # No context arrays: no context pass; the feature table is needed for feature values.
+    assert ContextPass.from_tables({"features": q8}, n, hidden) is None
+    no_feats = {k: v for k, v in tables.items() if k != "features"}
+    with pytest.raises(InvalidInputError, match="feature table"):
+        ContextPass.from_tables(no_feats, n, hidden)
+    with pytest.raises(InvalidInputError, match="context_value_col_scales"):
+        ContextPass.from_tables({**tables, "context_values": q8}, n, hidden)
