@@ -186,7 +186,9 @@ class Approximator:
         except InvalidInputError as exc:
             raise CorruptDataError(f"{path}: {exc}") from exc
         model = self.config.get("model")
-        wants = int(model.get("context_heads", 0)) if isinstance(model, dict) else 0
+        wants = model.get("context_heads", 0) if isinstance(model, dict) else 0
+        if isinstance(wants, bool) or not isinstance(wants, int):
+            raise CorruptDataError(f"config.json: context_heads {wants!r} is not an int")
         has = self._context.heads if self._context is not None else 0
         if wants != has:
             raise CorruptDataError(

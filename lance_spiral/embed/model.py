@@ -7,9 +7,10 @@ into one lookup table per entry at export (:func:`build_folded`).
 
 Optional context pass (``StudentConfig.context_heads > 0``): a second attention pooling whose
 query is computed from the first pass's pooled vector, so a token's weight depends on the text
-it is in. Its keys and values are linear maps of the token features (folded into per-entry
-tables too), and its pooled vector joins the first through a zero-initialised projection, so
-training starts from the plain student.
+it is in. Its keys are a linear map of the token features, its values the features themselves
+or another linear map of them (all folded into per-entry tables too), and its pooled vector
+joins the first through a zero-initialised projection, so training starts from the plain
+student.
 """
 
 from __future__ import annotations

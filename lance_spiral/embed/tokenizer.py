@@ -263,6 +263,7 @@ class Tokenizer:
         """
         if isinstance(texts, str):
             raise InvalidInputError("texts must be a sequence of str, not a single str")
+        texts = list(texts)
         bad = next((t for t in texts if not isinstance(t, str)), None)
         if bad is not None:
             raise InvalidInputError(f"text must be str, got {type(bad).__name__}")

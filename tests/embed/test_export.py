@@ -154,6 +154,12 @@ def test_corrupt_context_tables_are_named(context_student, tmp_path: Path) -> No
     with pytest.raises(CorruptDataError, match=r"config\.json says 2"):
         Approximator.load(out)
     write(good)
+    cfg = json.loads((out / "config.json").read_text())
+    bad_cfg = {**cfg, "model": {**cfg["model"], "context_heads": "2"}}
+    (out / "config.json").write_text(json.dumps(bad_cfg))
+    with pytest.raises(CorruptDataError, match="context_heads '2' is not an int"):
+        Approximator.load(out)
+    (out / "config.json").write_text(json.dumps(cfg))
     assert Approximator.load(out).embed(["a text"]).shape == (1, 384)
 
 
