@@ -90,9 +90,13 @@ class Approximator:
             needed.insert(0, model_file)  # the fast path does not need the whole graph
         for f in needed:
             if not f.is_file():
-                raise NotFoundError(
-                    f"approximator file {f} not found (build it: make approximator)"
+                hint = (
+                    f"neither {head_file.name} nor the whole int8 graph: re-export, or distill "
+                    "with --quantize"
+                    if f == model_file and quantized
+                    else "build it: make approximator"
                 )
+                raise NotFoundError(f"approximator file {f} not found ({hint})")
         if cache_size < 0 or batch_size < 1:
             raise InvalidInputError("cache_size must be >= 0 and batch_size >= 1")
         self.directory = d

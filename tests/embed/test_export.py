@@ -13,7 +13,11 @@ from lance_spiral.embed.export import export_approximator, export_onnx  # noqa: 
 from lance_spiral.embed.model import StudentConfig, build_student  # noqa: E402
 from lance_spiral.embed.tokenizer import Tokenizer  # noqa: E402
 from lance_spiral.embed.vocab import static_entry_embeddings  # noqa: E402
-from lance_spiral.errors import CorruptDataError, InvalidParameterError  # noqa: E402
+from lance_spiral.errors import (  # noqa: E402
+    CorruptDataError,
+    InvalidParameterError,
+    NotFoundError,
+)
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +176,10 @@ def test_format_1_and_2_folders_still_load(student, tmp_path: Path, train_pairs)
     ref = Approximator.load(out).embed(batch)
     cfg = json.loads((out / "config.json").read_text())
     assert cfg["model"]["context_heads"] == 0
+    # An older folder has no int8 head: quantized=True says what is missing and how to get it.
+    (out / "head.int8.onnx").unlink()
+    with pytest.raises(NotFoundError, match=r"model\.int8\.onnx not found \(neither head"):
+        Approximator.load(out, quantized=True)
     # Format 2: the same files (int8 tables, no context pass), an older config.
     (out / "config.json").write_text(json.dumps({**cfg, "format_version": 2}))
     assert np.allclose(Approximator.load(out).embed(batch), ref, atol=1e-6)

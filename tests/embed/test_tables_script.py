@@ -32,7 +32,10 @@ def test_tables_script_compares_int8_with_float_tables(
         vocab_size=200,
         min_count=2,
         entry_init="static",
-        model_config=StudentConfig(hidden=64, phi_hidden=64, rho_hidden=64, heads=2),
+        # With a context pass, as the default build: its key table is compared too.
+        model_config=StudentConfig(
+            hidden=64, phi_hidden=64, rho_hidden=64, heads=2, context_heads=2, context_key_dim=32
+        ),
         train_config=TrainConfig(epochs=2, batch_size=64, seed=0, threads=1),
         progress=False,
     )
