@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -33,8 +32,10 @@ from lance_spiral.embed.tokenizer import Tokenizer
 from lance_spiral.embed.vocab import words
 from lance_spiral.errors import NotFoundError
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import approximator_tables as tables_bench
+
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(os.environ.get("LANCE_SPIRAL_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
 def _ms(fn: Callable[[], Any], min_seconds: float) -> float:
@@ -75,15 +76,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--seconds", type=float, default=1.0, help="minimum time per stage")
     ap.add_argument("--out", default=str(ROOT / "build" / "approximator_stages.json"))
     args = ap.parse_args(argv)
-    sci = DATA / "scifact"
-    docs = [json.loads(x) for x in (sci / "corpus.jsonl").read_text("utf-8").splitlines() if x]
-    queries = [json.loads(x) for x in (sci / "queries.jsonl").read_text("utf-8").splitlines() if x]
+    docs, queries = tables_bench.scifact_texts()
     rng = np.random.default_rng(0)
-    long_texts = [
-        f"{docs[i].get('title', '')} {docs[i].get('text', '')}".strip()
-        for i in rng.choice(len(docs), min(args.texts, len(docs)), replace=False)
-    ]
-    short_texts = [queries[i % len(queries)]["text"] for i in range(args.texts)]
+    long_texts = [docs[i] for i in rng.choice(len(docs), min(args.texts, len(docs)), replace=False)]
+    short_texts = [queries[i % len(queries)] for i in range(args.texts)]
     model = Approximator.load(args.model, threads=1, cache_size=0)
     numba.set_num_threads(1)
     spec = json.loads((Path(args.model) / "tokenizer.json").read_text("utf-8"))
@@ -107,11 +103,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "long": stages(model, long_texts, args.seconds),
         },
     }
-    print(json.dumps(result, indent=2))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    return result
+    return tables_bench.save(result, args.out)
 
 
 if __name__ == "__main__":

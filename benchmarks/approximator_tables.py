@@ -103,6 +103,25 @@ def compare(model_dir: Path, texts: list[str], teacher: np.ndarray) -> dict[str,
     return out
 
 
+def scifact_texts() -> tuple[list[str], list[str]]:
+    """The shared SciFact abstracts (title + text) and queries, in file order."""
+    sci = DATA / "scifact"
+    docs = [json.loads(x) for x in (sci / "corpus.jsonl").read_text("utf-8").splitlines() if x]
+    queries = [json.loads(x) for x in (sci / "queries.jsonl").read_text("utf-8").splitlines() if x]
+    return [f"{d.get('title', '')} {d.get('text', '')}".strip() for d in docs], [
+        q["text"] for q in queries
+    ]
+
+
+def save(result: dict[str, Any], out: str | Path) -> dict[str, Any]:
+    """Print ``result`` and write it to ``out`` as JSON."""
+    print(json.dumps(result, indent=2))
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2))
+    return result
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model", help="approximator folder written by lance-spiral distill")
@@ -110,19 +129,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--out", default=str(ROOT / "build" / "approximator_tables.json"))
     args = ap.parse_args(argv)
     sci = DATA / "scifact"
-    docs = [json.loads(x) for x in (sci / "corpus.jsonl").read_text("utf-8").splitlines() if x]
-    queries = [json.loads(x) for x in (sci / "queries.jsonl").read_text("utf-8").splitlines() if x]
-    texts = [f"{d.get('title', '')} {d.get('text', '')}".strip() for d in docs]
-    texts += [q["text"] for q in queries]
+    docs, queries = scifact_texts()
+    texts = docs + queries
     teacher = np.concatenate([np.load(sci / "corpus_emb.npy"), np.load(sci / "query_emb.npy")])
     if args.max_texts is not None:
         texts, teacher = texts[: args.max_texts], teacher[: args.max_texts]
-    result = compare(Path(args.model), texts, teacher.astype(np.float32))
-    print(json.dumps(result, indent=2))
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2))
-    return result
+    return save(compare(Path(args.model), texts, teacher.astype(np.float32)), args.out)
 
 
 if __name__ == "__main__":
