@@ -47,13 +47,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import approximator_selection as sel  # noqa: E402
 
-from lance_spiral.embed import distill  # noqa: E402
-from lance_spiral.embed.model import StudentConfig  # noqa: E402
-from lance_spiral.embed.pipeline import load_corpus  # noqa: E402
-from lance_spiral.embed.teacher import resolve_teacher_dir, teacher_window  # noqa: E402
-from lance_spiral.embed.tokenizer import Tokenizer  # noqa: E402
-from lance_spiral.embed.vocab import Vocabulary  # noqa: E402
+from lance_spiral.embed.approximator.tokenizer import Tokenizer  # noqa: E402
 from lance_spiral.errors import NotFoundError  # noqa: E402
+from lance_spiral.train import distill  # noqa: E402
+from lance_spiral.train.corpus import load_corpus  # noqa: E402
+from lance_spiral.train.mining import Vocabulary  # noqa: E402
+from lance_spiral.train.student import StudentConfig  # noqa: E402
+from lance_spiral.train.teacher import resolve_teacher_dir, teacher_window  # noqa: E402
 
 
 def _doc(rec: dict[str, Any]) -> str:

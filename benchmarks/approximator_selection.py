@@ -48,18 +48,17 @@ from typing import Any
 
 import numpy as np
 
+from lance_spiral.codecs.metrics import reconstruction_cosine
 from lance_spiral.embed.approximator import Approximator
-from lance_spiral.embed.pipeline import in_heldout
-from lance_spiral.embed.teacher import DEFAULT_TEACHER, Teacher, resolve_teacher_dir
+from lance_spiral.train.corpus import in_heldout
+from lance_spiral.train.teacher import DEFAULT_TEACHER, Teacher, resolve_teacher_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("LANCE_SPIRAL_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
 def _cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = a / np.linalg.norm(a, axis=1, keepdims=True)
-    b = b / np.linalg.norm(b, axis=1, keepdims=True)
-    return np.asarray((a * b).sum(1), dtype=np.float64)
+    return np.asarray(reconstruction_cosine(a, b), dtype=np.float64)
 
 
 def _paired(base: np.ndarray, other: np.ndarray) -> dict[str, float]:

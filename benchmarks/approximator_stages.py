@@ -27,9 +27,9 @@ import numba
 import numpy as np
 
 from lance_spiral.embed.approximator import Approximator
-from lance_spiral.embed.pooling import pool_folded
-from lance_spiral.embed.tokenizer import Tokenizer
-from lance_spiral.embed.vocab import words
+from lance_spiral.embed.approximator.pooling import pool_folded
+from lance_spiral.embed.approximator.text import words
+from lance_spiral.embed.approximator.tokenizer import Tokenizer
 from lance_spiral.errors import NotFoundError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

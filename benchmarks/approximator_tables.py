@@ -37,8 +37,8 @@ def float_tables(model_dir: Path) -> dict[str, np.ndarray]:
     """The float32 tables folded from the build's checkpoint, by name (``features``...)."""
     from safetensors.torch import load_file
 
-    from lance_spiral.embed.model import StudentConfig, build_student
-    from lance_spiral.embed.vocab import Vocabulary
+    from lance_spiral.train.mining import Vocabulary
+    from lance_spiral.train.student import StudentConfig, build_student
 
     ckpt = model_dir / "train" / "best.safetensors"
     if not ckpt.is_file():

@@ -30,6 +30,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from lance_spiral.codecs import make_codec  # noqa: E402
+from lance_spiral.codecs.metrics import recall_at  # noqa: E402
 from lance_spiral.kernels.topk import topk  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,11 +38,6 @@ DATA = Path(os.environ.get("LANCE_SPIRAL_SHARED_DATA", ROOT.parent / "shared" / 
 DEFAULT_SPECS = ["sq:bits=8", "sq:bits=6", "sq:bits=4", "sq:bits=2", "binary", "binary:bits=2",
                  "binary:bits=4", "float16", "lossless"]
 REPEATS = int(os.environ.get("BENCH_REPEATS", "3"))
-
-
-def recall_at_10(found: np.ndarray, gt: np.ndarray) -> float:
-    hits = [len(set(found[i, :10].tolist()) & set(gt[i, :10].tolist())) for i in range(len(gt))]
-    return float(np.mean(hits)) / 10
 
 
 def best_time(fn, repeats: int = REPEATS) -> float:
@@ -82,7 +78,7 @@ def main() -> None:
             "bytes_per_vector": codec.code_bytes,
             "param_bytes": codec.param_bytes,
             "cos_mean": float(cos.mean()),
-            "recall_at_10": recall_at_10(ids, gt),
+            "recall_at_10": recall_at(ids, gt, 10),
             "recall_at_10_rerank_sq8_top100": None,
             "encode_vps": x.shape[0] / best_time(lambda c=codec: c.encode(x)),
             "decode_vps": x.shape[0] / best_time(lambda c=codec, k=codes: c.decode(k)),
@@ -90,8 +86,8 @@ def main() -> None:
         }
         if codec.name == "binary":
             order = np.argsort(-np.take_along_axis(fine, ids, axis=1), axis=1, kind="stable")
-            row["recall_at_10_rerank_sq8_top100"] = recall_at_10(
-                np.take_along_axis(ids, order[:, :10], axis=1), gt)
+            reranked = np.take_along_axis(ids, order[:, :10], axis=1)
+            row["recall_at_10_rerank_sq8_top100"] = recall_at(reranked, gt, 10)
         rows.append(row)
         rr = row["recall_at_10_rerank_sq8_top100"]
         print(f"{row['codec']:<28} {row['bytes_per_vector']:>5} B  cos {row['cos_mean']:.5f}  "

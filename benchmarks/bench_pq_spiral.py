@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from lance_spiral.codecs import choose_codec, make_codec, ordering_report
+from lance_spiral.codecs.metrics import recall_at, reconstruction_cosine
 from lance_spiral.codecs.profiles import PROFILES, profile_spec
 
 DATA = Path(os.environ.get("LS_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared"
@@ -46,17 +47,6 @@ def load() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     q = np.load(DATA / "query_emb.npy").astype(np.float32)
     gt = np.load(DATA / "gt.npy")
     return x, q, gt
-
-
-def recall10(found: np.ndarray, gt: np.ndarray) -> float:
-    return float(np.mean([len(set(f[:10].tolist()) & set(g[:10].tolist())) / 10
-                          for f, g in zip(found, gt, strict=True)]))
-
-
-def cosine(a: np.ndarray, b: np.ndarray) -> float:
-    na = np.linalg.norm(a, axis=1)
-    nb = np.maximum(np.linalg.norm(b, axis=1), 1e-30)
-    return float(np.mean((a * b).sum(1) / na / nb))
 
 
 def emit(row: dict[str, Any], out: Path | None) -> None:
@@ -82,14 +72,14 @@ def ours(spec: str, x: np.ndarray, q: np.ndarray, gt: np.ndarray, n_train: int,
     search_s = time.perf_counter() - t0
     row: dict[str, Any] = {
         "system": "lance_spiral", "codec": c.spec, "bytes_per_vector": c.code_bytes,
-        "param_bytes": c.param_bytes, "recall@10": round(recall10(idx, gt), 4),
-        "cosine": round(cosine(x[:20000], c.decode(codes[:20000])), 6),
+        "param_bytes": c.param_bytes, "recall@10": round(recall_at(idx, gt, 10), 4),
+        "cosine": round(float(reconstruction_cosine(x[:20000], c.decode(codes[:20000])).mean()), 6),
         "train_vectors": n_train, "fit_s": round(fit_s, 1), "encode_s": round(enc_s, 1),
         "search_1000q_s": round(search_s, 2)}
     if fastscan:
         blocks = c.fastscan_blocks(codes)  # type: ignore[attr-defined]
         _, fs = c.search_fastscan(q, codes, 10, blocks=blocks)  # type: ignore[attr-defined]
-        row["fastscan_recall@10"] = round(recall10(fs, gt), 4)
+        row["fastscan_recall@10"] = round(recall_at(fs, gt, 10), 4)
         prep = c.prepare(q[:1])
         c.score_fastscan(prep, blocks, len(codes))  # type: ignore[attr-defined]
         t0 = time.perf_counter()
@@ -116,7 +106,7 @@ def faiss_row(factory: str, x: np.ndarray, q: np.ndarray, gt: np.ndarray,
     _, idx = index.search(q, 10)
     code_size = index.sa_code_size()
     return {"system": "faiss", "codec": factory, "bytes_per_vector": int(code_size),
-            "recall@10": round(recall10(idx, gt), 4), "fit_s": round(fit_s, 1),
+            "recall@10": round(recall_at(idx, gt, 10), 4), "fit_s": round(fit_s, 1),
             "train_vectors": n_train, "nprobe": nprobe}
 
 
@@ -167,8 +157,8 @@ def bench_tuner(x: np.ndarray, q: np.ndarray, gt: np.ndarray, out: Path | None) 
         emit({"system": "lance_spiral", "tuner_target": target, "chosen": res.spec,
               "bytes_per_vector": res.bytes_per_vector, "param_bytes": res.param_bytes,
               "heldout_recall@10": round(res.recall, 4),
-              "unseen_queries_recall@10": round(recall10(idx, gt), 4),
-              "met_on_unseen": recall10(idx, gt) >= target, "tune_s": round(tune_s, 1),
+              "unseen_queries_recall@10": round(recall_at(idx, gt, 10), 4),
+              "met_on_unseen": recall_at(idx, gt, 10) >= target, "tune_s": round(tune_s, 1),
               "table": res.table}, out)
 
 

@@ -18,7 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from langchain_lance_spiral import ApproximatorEmbeddings, LanceSpiralVectorStore
-from scifact_data import load_slice, recall_at
+from scifact_data import load_slice
+
+from lance_spiral.codecs.metrics import relevant_recall
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
@@ -56,8 +58,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     summary = {
         "docs": len(data.ids),
         "queries": len(data.queries),
-        "recall@10_approximator_queries": recall_at(10, approx, data.qrels),
-        "recall@10_teacher_queries": recall_at(10, teacher, data.qrels),
+        "recall@10_approximator_queries": relevant_recall(approx, data.qrels, 10),
+        "recall@10_teacher_queries": relevant_recall(teacher, data.qrels, 10),
         "codec": codec.spec,
         "bytes_per_vector_float32": data.doc_emb.shape[1] * 4,
         "bytes_per_vector_stored": codec.code_bytes,

@@ -25,7 +25,9 @@ from llama_index.core.vector_stores.types import (
     MetadataFilter,
     MetadataFilters,
 )
-from scifact_data import load_slice, recall_at
+from scifact_data import load_slice
+
+from lance_spiral.codecs.metrics import relevant_recall
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     summary: dict[str, object] = {
         "docs": len(data.ids),
         "queries": len(data.queries),
-        "recall@10_approximator_queries": recall_at(10, retrieved, data.qrels),
+        "recall@10_approximator_queries": relevant_recall(retrieved, data.qrels, 10),
         "codec": codec.spec,
         "bytes_per_vector_float32": data.doc_emb.shape[1] * 4,
         "bytes_per_vector_stored": codec.code_bytes,

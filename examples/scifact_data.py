@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lance_spiral.embed.evaluate import load_beir
+from lance_spiral.train.evaluate import load_beir
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(os.environ.get("LANCE_SPIRAL_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -50,8 +50,3 @@ def load_slice(n_docs: int = 800, n_queries: int = 100) -> SciFactSlice:
         query_emb=np.asarray(q_emb[q_rows], dtype=np.float32),
         qrels=qrels,
     )
-
-
-def recall_at(k: int, retrieved: list[list[str]], qrels: list[set[str]]) -> float:
-    hits = [len(set(r[:k]) & q) / len(q) for r, q in zip(retrieved, qrels, strict=True)]
-    return float(np.mean(hits))

@@ -7,9 +7,7 @@ then reach 127.0.0.1 only.
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -47,7 +45,7 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A tiny approximator trained in seconds on shared-data texts (lance_spiral.embed.testing).
+    """A tiny approximator trained in seconds on shared-data texts (tests.support.tiny_model).
 
     Built once per test process (``_TINY_ENV`` also lets a caller pass a prebuilt one). Small
     on purpose (200 texts, 4 epochs): these tests check the adapters.
@@ -55,7 +53,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     built = os.environ.get(_TINY_ENV)
     if built and Path(built).is_dir():
         return Path(built)
-    from lance_spiral.embed.testing import tiny_approximator
+    from tests.support.tiny_model import tiny_approximator
 
     path = Path(tiny_approximator(tmp_path_factory.mktemp("tiny-approximator"), n_texts=200,
                                   epochs=4))
@@ -65,17 +63,10 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def bedrock_server_module() -> ModuleType:
-    """The Bedrock test server module of the core test suite (tests/embed/bedrock_server.py)."""
-    name = "lance_spiral_tests_bedrock_server"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(
-            name, ROOT / "tests" / "embed" / "bedrock_server.py"
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    """The Bedrock test server module of the core test suite (tests/support/bedrock_server.py)."""
+    import tests.support.bedrock_server as module
+
+    return module
 
 
 @pytest.fixture(scope="session")

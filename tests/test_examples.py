@@ -25,7 +25,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Pa
     built = os.environ.get("LANCE_SPIRAL_TEST_TINY_APPROXIMATOR")
     if built and Path(built).is_dir():
         return Path(built)
-    from lance_spiral.embed.testing import tiny_approximator
+    from tests.support.tiny_model import tiny_approximator
 
     path = tiny_approximator(tmp_path_factory.mktemp("examples-model"), n_texts=200, epochs=4,
                              data_dir=shared_data)

@@ -20,17 +20,15 @@ import numpy as np
 import numpy.typing as npt
 
 from lance_spiral._validation import as_vectors, check_int, check_metric
-from lance_spiral.bench.evaluation import (
-    Reranker,
-    check_ground_truth,
-    exact_topk,
-    one_thread,
-    recall_at,
-    reconstruction_cosine,
-    throughput,
-)
+from lance_spiral.bench.evaluation import Reranker, one_thread, throughput
 from lance_spiral.bench.report import format_table, plot_recall_vs_bytes, write_results
 from lance_spiral.codecs import Codec, available_codecs, make_codec, parse_spec
+from lance_spiral.codecs.metrics import (
+    check_ground_truth,
+    exact_topk,
+    recall_at,
+    reconstruction_cosine,
+)
 from lance_spiral.errors import InvalidInputError, NotFoundError
 
 __all__ = ["DEFAULT_CODECS", "add_arguments", "bench_codecs", "codec_row", "load_npy", "run"]

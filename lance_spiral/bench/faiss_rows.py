@@ -18,14 +18,9 @@ import numpy as np
 import numpy.typing as npt
 
 from lance_spiral._optional import require
-from lance_spiral.bench.evaluation import (
-    Reranker,
-    one_thread,
-    recall_at,
-    reconstruction_cosine,
-    throughput,
-)
+from lance_spiral.bench.evaluation import Reranker, one_thread, throughput
 from lance_spiral.codecs.base import normalize_rows
+from lance_spiral.codecs.metrics import recall_at, reconstruction_cosine
 from lance_spiral.errors import InvalidParameterError
 
 __all__ = ["FAMILIES", "faiss_rows", "faiss_specs"]

@@ -200,7 +200,7 @@ def run_bench(base: str, queries: str, out: str, *, gt_path: str | None = None,
         NotFoundError: Missing input files.
         InvalidParameterError: Unknown config names or bad sizes.
     """
-    from lance_spiral.bench.evaluation import exact_topk, recall_at
+    from lance_spiral.codecs.metrics import exact_topk, recall_at
 
     names = [c.strip() for c in configs.split(",") if c.strip()]
     bad = [c for c in names if c not in CONFIGS]

@@ -1,4 +1,9 @@
-"""Codec registry: look codecs up by name, build them from spec strings, load them from bytes."""
+"""Codec registry: look codecs up by name, build them from spec strings, load them from bytes.
+
+Codec modules register their class on import (:func:`register_codec`); importing any part of
+:mod:`lance_spiral.codecs` runs the package's ``__init__`` first, which imports every built-in
+codec, so the registry is complete before any lookup.
+"""
 
 from __future__ import annotations
 
@@ -27,13 +32,11 @@ def register_codec(cls: T) -> T:
 
 def available_codecs() -> list[str]:
     """Names of all registered codecs."""
-    _load_builtin()
     return sorted(_REGISTRY)
 
 
 def get_codec_class(name: str) -> type[Codec]:
     """Return the codec class registered as ``name``."""
-    _load_builtin()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -91,8 +94,3 @@ def _parse_value(v: str) -> Any:
         except ValueError:
             pass
     return v
-
-
-def _load_builtin() -> None:
-    # Importing the package registers the built-in codecs (kept lazy to avoid import cycles).
-    import lance_spiral.codecs  # noqa: F401

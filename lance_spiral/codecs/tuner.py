@@ -19,14 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
 from lance_spiral._validation import as_vectors, check_int, check_metric
-from lance_spiral.codecs.base import Codec, normalize_rows
+from lance_spiral.codecs.base import Codec
+from lance_spiral.codecs.metrics import exact_topk, recall_per_query
 from lance_spiral.codecs.registry import make_codec
 from lance_spiral.errors import InvalidInputError, InvalidParameterError, LanceSpiralError
 
-__all__ = ["TunerResult", "choose_codec", "default_candidates", "exact_topk", "recall_at_k"]
+__all__ = ["TunerResult", "choose_codec", "default_candidates"]
 
 _Z = 1.28  # one-sided ~90% normal quantile
 
@@ -74,26 +74,6 @@ def default_candidates(dim: int, metric: str = "cosine") -> list[str]:
             f"sq:bits=8,metric={metric}", f"spiral:compression_ratio=0.7,metric={metric}",
             f"float16:metric={metric}"]
     return out
-
-
-def exact_topk(base: npt.NDArray[np.float32], queries: npt.NDArray[np.float32], k: int,
-               metric: str) -> npt.NDArray[np.int64]:
-    """Exact top-``k`` row ids per query (``ip``, ``cosine`` or ``l2``), best first."""
-    from lance_spiral.kernels.topk import topk
-
-    if metric == "cosine":
-        base, queries = normalize_rows(base), normalize_rows(queries)
-    s = queries @ base.T
-    if metric == "l2":
-        s = 2.0 * s - np.einsum("ij,ij->i", base, base)[None, :]
-    return topk(np.ascontiguousarray(s, dtype=np.float32), k)[1]
-
-
-def recall_at_k(found: npt.NDArray[np.int64], truth: npt.NDArray[np.int64],
-                k: int) -> npt.NDArray[np.float64]:
-    """Per-query share of the true top-``k`` found in the first ``k`` results."""
-    return np.array([len(set(f[:k].tolist()) & set(t[:k].tolist())) / k
-                     for f, t in zip(found, truth, strict=True)], dtype=np.float64)
 
 
 def choose_codec(
@@ -155,7 +135,7 @@ def choose_codec(
         base = x
     if base.shape[0] < k:
         raise InvalidParameterError(f"k={k} exceeds the {base.shape[0]} searchable vectors")
-    truth = exact_topk(base, q, k, metric)
+    truth = exact_topk(base, q, k, metric=metric)
     specs = list(candidates) if candidates is not None else default_candidates(x.shape[1],
                                                                                metric)
     if not specs:
@@ -181,7 +161,7 @@ def choose_codec(
             continue
         row["fit_seconds"] = round(time.perf_counter() - t0, 3)
         found = codec.search(q, codec.encode(base), k)[1]
-        per_q = recall_at_k(found, truth, k)
+        per_q = recall_per_query(found, truth, k)
         r = float(per_q.mean())
         lcb = r - _Z * float(per_q.std(ddof=1) if per_q.size > 1 else 0.0) / np.sqrt(per_q.size)
         row.update(bytes_per_vector=codec.code_bytes, param_bytes=codec.param_bytes,

@@ -28,13 +28,13 @@ reading and vector search by an explicit vector still work, but ``add`` and text
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from lancedb.embeddings import TextEmbeddingFunction, register
 
-from lance_spiral.errors import InvalidInputError
+from lance_spiral.embed.approximator import Approximator, shared_approximator
+from lance_spiral.embed.protocol import check_texts
 
 __all__ = ["ALIAS", "ApproximatorEmbeddingFunction"]
 
@@ -53,17 +53,8 @@ class ApproximatorEmbeddingFunction(TextEmbeddingFunction):  # type: ignore[misc
     model_dir: str | None = None
     batch_size: int = 256
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._model: Any = None
-
-    def _approximator(self) -> Any:
-        if self._model is None:
-            from lance_spiral.embed.approximator import Approximator, default_model_dir
-
-            path = Path(self.model_dir) if self.model_dir is not None else default_model_dir()
-            self._model = Approximator.load(path)
-        return self._model
+    def _approximator(self) -> Approximator:
+        return shared_approximator(self.model_dir)
 
     def ndims(self) -> int:
         """Embedding width of the model."""
@@ -73,12 +64,9 @@ class ApproximatorEmbeddingFunction(TextEmbeddingFunction):  # type: ignore[misc
         """Embed texts (list or array of str) into unit-norm float32 rows.
 
         Raises:
-            InvalidInputError: If an item is not a string.
+            DTypeError: If an item is not a string.
         """
-        items = list(texts)
-        bad = [i for i, t in enumerate(items) if not isinstance(t, str)]
-        if bad:
-            raise InvalidInputError(f"texts must be strings; item {bad[0]} is {items[bad[0]]!r}")
+        items = check_texts(list(texts), allow_empty=True)
         if not items:
             return []
         model = self._approximator()

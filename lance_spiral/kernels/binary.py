@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import numba as nb
 import numpy as np
-from llvmlite import ir
-from numba.core import cgutils, types
-from numba.extending import intrinsic
 
 from lance_spiral.kernels.bitpack import pack_row, unpack_row
+from lance_spiral.kernels.hamming import popcount64
 from lance_spiral.kernels.scalar import direct_bits, row_dot
 
 __all__ = [
@@ -35,18 +33,6 @@ __all__ = [
 
 _CHUNK = 512
 QUERY_BITS = 6
-
-
-@intrinsic
-def _popcount64(typingctx, x):  # type: ignore[no-untyped-def]
-    sig = types.uint64(types.uint64)
-
-    def codegen(context, builder, signature, args):  # type: ignore[no-untyped-def]
-        fnty = ir.FunctionType(ir.IntType(64), [ir.IntType(64)])
-        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.ctpop.i64")
-        return builder.call(fn, args)
-
-    return sig, codegen
 
 
 @nb.njit(cache=True, nogil=True, inline="always")
@@ -209,7 +195,7 @@ def binary_score(
             pc = np.uint64(0)
             for w in range(nwords):
                 words[w] = _load_word(row, w, nbytes)
-                pc += _popcount64(words[w])  # type: ignore[call-arg]
+                pc += popcount64(words[w])  # type: ignore[call-arg]
             norm = factors[i, 0]
             f = factors[i, 1]
             for q in range(nq):
@@ -217,7 +203,7 @@ def binary_score(
                 for p in range(nbits):
                     s = np.uint64(0)
                     for w in range(nwords):
-                        s += _popcount64(words[w] & planes[q, p, w])  # type: ignore[call-arg]
+                        s += popcount64(words[w] & planes[q, p, w])  # type: ignore[call-arg]
                     acc += s << np.uint64(p)
                 dot = qlo[q] * np.float32(pc) + qd[q] * np.float32(acc)
                 est = f * (dot - np.float32(0.5) * qsum[q])

@@ -2,28 +2,21 @@
 
 ``t.search(v).where("sql", prefilter=True).limit(k).nprobes(n).rerank(k2).to_arrow()``
 
-Search runs on the table version's in-memory arrays (:class:`HotState`):
-
-* ``compressed`` mode: 1-bit candidate codes are scanned (all rows, the probed IVF partitions,
-  or the rows a prefilter kept) with a Hamming kernel; the best ``k'`` (``rerank``) candidates
-  are re-scored with the table's codec (e.g. SQ8) and the top ``k`` kept. Small tables (or
-  small filtered sets) are scored exhaustively with the codec.
-* ``alongside`` mode with a Lance vector index: Lance's index gives ``k'`` candidates (with
-  ``nprobes``, the prefilter applied inside Lance), the codes re-rank them from memory.
-
-Only the final rows' payload is read from Lance (``take``).
+A query runs on one :class:`~lance_spiral.table.snapshot.Snapshot` of the table, taken once
+when it executes: the version's in-memory arrays (hot state) give row positions and scores
+(:mod:`lance_spiral.table.search`), and only the final rows' payload is read from the same
+version's dataset (``take``). In ``alongside`` mode with a Lance vector index, Lance's index
+gives ``k'`` candidates (with ``nprobes``, the prefilter applied inside Lance) and the codes
+re-rank them from memory.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import warnings
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-import numba
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
@@ -31,91 +24,34 @@ import pyarrow as pa
 from lance_spiral._validation import as_query, check_int, check_metric
 from lance_spiral.codecs import normalize_rows
 from lance_spiral.errors import InvalidInputError, InvalidParameterError
+from lance_spiral.kernels.threads import single_thread
 from lance_spiral.kernels.topk import topk
-from lance_spiral.table.scan import hamming_candidates, hamming_candidates_rows, pack_signs
+from lance_spiral.table.ingest import vectors_from_arrow
+from lance_spiral.table.meta import TableMeta
+from lance_spiral.table.search import search_codes
+from lance_spiral.table.snapshot import Snapshot
 from lance_spiral.table.sql import lance_error
 from lance_spiral.table.state import HotState
-from lance_spiral.table.tune import DEFAULT_TARGET
+from lance_spiral.table.tune import DEFAULT_TARGET, tune_depth, tune_nprobes
 
-if TYPE_CHECKING:
-    from lance_spiral.table.table import CompressedTable
-
-__all__ = ["FLAT_LIMIT", "Query", "search_codes", "single_thread"]
-
-FLAT_LIMIT = 8192
+__all__ = ["Query", "SnapshotSource"]
 
 
-@contextlib.contextmanager
-def single_thread() -> Iterator[None]:
-    """Run numba kernels on the calling thread only (thread-local setting).
+class SnapshotSource(Protocol):
+    """What a query needs from a table: its metadata (to check arguments) and snapshots."""
 
-    One query's kernels are small: launching a parallel region costs more than it saves and, on a
-    busy machine, waiting for worker threads adds tens of milliseconds of tail latency.
-    Batches run queries in parallel on a thread pool instead (the kernels release the GIL).
-    """
-    old = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(old)
+    uri: str
+    meta: TableMeta
 
-
-def _probe(state: HotState, qs: npt.NDArray[np.float32], nprobes: int, metric: str
-           ) -> npt.NDArray[np.int64]:
-    c = state.centroids
-    if c is None:
-        return np.zeros(0, dtype=np.int64)
-    s = c @ qs if metric != "l2" else -((c - qs[None, :]) ** 2).sum(axis=1)
-    p = min(nprobes, len(c))
-    return np.argpartition(-s, p - 1)[:p].astype(np.int64)
-
-
-def search_codes(
-    state: HotState, q: npt.NDArray[np.float32], k: int, *, depth: int, nprobes: int | None,
-    metric: str, pool: npt.NDArray[np.int64] | None = None,
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-    """Top-``k`` of one query over the hot state: ``(scores, positions)`` best first.
-
-    Args:
-        state: The table version's arrays.
-        q: One query ``[dim]``.
-        k: Results wanted.
-        depth: Candidates re-scored by the codec (``k'``).
-        nprobes: IVF partitions to scan (``None``: all).
-        metric: Table metric.
-        pool: Restrict to these row positions (a prefilter's result).
-    """
-    codec = state.codec
-    size = state.n if pool is None else len(pool)
-    if size == 0:
-        return np.zeros(0, np.float32), np.zeros(0, np.int64)
-    prep = codec.prepare(q)
-    if state.bits is None or state.centre is None or size <= max(FLAT_LIMIT, depth):
-        codes = state.codes if pool is None else state.codes[pool]
-        vals, idx = topk(codec.score(prep, codes), min(k, size))
-        pos = idx[0] if pool is None else pool[idx[0]]
-        return vals[0], pos
-    qs = normalize_rows(q[None, :])[0] if metric == "cosine" else q
-    qb = pack_signs(qs[None, :], state.centre).view(np.uint64)[0]
-    nlist = 0 if state.centroids is None else len(state.centroids)
-    if pool is None and nlist and nprobes is not None and nprobes < nlist:
-        rows = state.partition_rows(_probe(state, qs, nprobes, metric))
-        cand = hamming_candidates_rows(state.bits, rows, qb, depth)
-    elif pool is None:
-        cand = hamming_candidates(state.bits, qb, depth)
-    else:
-        cand = hamming_candidates_rows(state.bits, pool, qb, depth)
-    if len(cand) == 0:
-        return np.zeros(0, np.float32), np.zeros(0, np.int64)
-    vals, idx = topk(codec.score(prep, state.codes[cand]), min(k, len(cand)))
-    return vals[0], cand[idx[0]]
+    def snapshot(self) -> Snapshot:
+        """The table's current version, taken at once."""
+        ...
 
 
 class Query:
     """A vector query over a :class:`CompressedTable` (build with ``table.search(v)``)."""
 
-    def __init__(self, table: CompressedTable, query: Any) -> None:
+    def __init__(self, table: SnapshotSource, query: Any) -> None:
         self._t = table
         self._q = query
         self._k = 10
@@ -165,9 +101,9 @@ class Query:
     def metric(self, m: str) -> Query:
         """Check the metric (codes are built for the table's metric; others are refused)."""
         m = check_metric(m)
-        if m != self._t.metric:
+        if m != self._t.meta.metric:
             raise InvalidParameterError(
-                f"table {self._t.uri} is encoded for metric {self._t.metric!r}, not {m!r}")
+                f"table {self._t.uri} is encoded for metric {self._t.meta.metric!r}, not {m!r}")
         return self
 
     def select(self, columns: list[str]) -> Query:
@@ -200,36 +136,39 @@ class Query:
     # ------------------------------------------------------------------ execution
     def to_arrow(self) -> pa.Table:
         """Run the query: payload + id + ``_score`` (+ ``_query_index`` for batches)."""
-        t, m = self._t, self._t.meta
+        snap = self._t.snapshot()
+        m = snap.meta
         cols = self._select or [m.id_column, *m.payload]
         want_vec = self._with_vectors or m.vector_column in cols
         cols = [c for c in cols if c not in (m.id_column, m.vector_column)]
         if self._q is None:
-            return self._filter_only([m.id_column, *cols])
+            return self._filter_only(snap, [m.id_column, *cols])
         batch = (isinstance(self._q, np.ndarray) and self._q.ndim == 2) or (
             isinstance(self._q, list) and len(self._q) > 0 and isinstance(
                 self._q[0], (list, tuple, np.ndarray)))
-        if m.dim is None or t.count_rows() == 0:
-            q = as_query(self._q, name="query")
-            return self._empty(cols, batch, want_vec)
+        state = snap.state
+        if m.dim is None or state is None or state.n == 0:
+            as_query(self._q, dim=m.dim, name="query")
+            return self._empty(snap, cols, batch, want_vec)
         q = as_query(self._q, dim=m.dim, name="query")
-        per_query = self._run(q)
+        per_query = self._run(snap, state, q)
         qi = np.concatenate([np.full(len(p), i, np.int64) for i, (_, p) in enumerate(per_query)])
         pos = np.concatenate([p for _, p in per_query]).astype(np.int64)
         scores = np.concatenate([s for s, _ in per_query]).astype(np.float32)
         if self._where is not None and not self._prefilter and len(pos):
-            keep = self._postfilter(pos)
+            keep = self._postfilter(snap, state, pos)
             qi, pos, scores = qi[keep], pos[keep], scores[keep]
         uniq, inv = np.unique(pos, return_inverse=True)
-        fetched = t.dataset.take(uniq, columns=[m.id_column, *cols]) if len(uniq) else None
+        fetched = (snap.dataset.take(uniq, columns=[m.id_column, *cols])
+                   if len(uniq) else None)
         out: dict[str, Any] = {}
         for c in [*cols, m.id_column]:
-            typ = t.schema.field(c).type
+            typ = snap.dataset.schema.field(c).type
             out[c] = fetched.column(c).take(pa.array(inv)) if fetched is not None else \
                 pa.array([], typ)
         if want_vec:
-            st = t.hot_state()
-            vec = st.codec.decode(st.codes[pos]) if len(pos) else np.zeros((0, m.dim), np.float32)
+            vec = state.codec.decode(state.codes[pos]) if len(pos) else \
+                np.zeros((0, m.dim), np.float32)
             out[m.vector_column] = pa.FixedSizeListArray.from_arrays(
                 pa.array(vec.reshape(-1), pa.float32()), m.dim)
         out["_score"] = pa.array(scores, pa.float32())
@@ -245,8 +184,8 @@ class Query:
         """The results as a list of dicts."""
         return self.to_arrow().to_pylist()
 
-    def _empty(self, cols: list[str], batch: bool, want_vec: bool) -> pa.Table:
-        m, schema = self._t.meta, self._t.schema
+    def _empty(self, snap: Snapshot, cols: list[str], batch: bool, want_vec: bool) -> pa.Table:
+        m, schema = snap.meta, snap.dataset.schema
         out: dict[str, Any] = {}
         for c in [*cols, m.id_column]:
             out[c] = pa.array([], schema.field(c).type if c in schema.names else pa.string())
@@ -257,49 +196,46 @@ class Query:
             out["_query_index"] = pa.array([], pa.int64())
         return pa.table(out)
 
-    def _filter_only(self, cols: list[str]) -> pa.Table:
+    def _filter_only(self, snap: Snapshot, cols: list[str]) -> pa.Table:
         try:
-            return self._t.dataset.to_table(columns=cols, filter=self._where, limit=self._k)
+            return snap.dataset.to_table(columns=cols, filter=self._where, limit=self._k)
         except (ValueError, OSError) as exc:
             raise lance_error(exc, self._where) from exc
 
-    def _pool(self, state: HotState) -> npt.NDArray[np.int64] | None:
+    def _pool(self, snap: Snapshot, state: HotState) -> npt.NDArray[np.int64] | None:
         if self._where is None or not self._prefilter:
             return None
         try:
-            tbl = self._t.dataset.to_table(columns=[], with_row_id=True, filter=self._where)
+            tbl = snap.dataset.to_table(columns=[], with_row_id=True, filter=self._where)
         except (ValueError, OSError) as exc:
             raise lance_error(exc, self._where) from exc
         rid = tbl.column("_rowid").to_numpy().astype(np.uint64)
         return np.sort(state.positions_of(rid))
 
-    def _postfilter(self, pos: npt.NDArray[np.int64]) -> npt.NDArray[np.bool_]:
-        state = self._t.hot_state()
+    def _postfilter(self, snap: Snapshot, state: HotState, pos: npt.NDArray[np.int64]
+                    ) -> npt.NDArray[np.bool_]:
         rid = state.rowids[pos]
         ids = ", ".join(str(int(r)) for r in np.unique(rid))
         try:
-            tbl = self._t.dataset.to_table(columns=[], with_row_id=True,
-                                           filter=f"({self._where}) AND _rowid IN ({ids})")
+            tbl = snap.dataset.to_table(columns=[], with_row_id=True,
+                                        filter=f"({self._where}) AND _rowid IN ({ids})")
         except (ValueError, OSError) as exc:
             raise lance_error(exc, self._where) from exc
         ok = tbl.column("_rowid").to_numpy().astype(np.uint64)
         return np.isin(rid, ok)
 
-    def _run(self, q: npt.NDArray[np.float32]
+    def _run(self, snap: Snapshot, state: HotState, q: npt.NDArray[np.float32]
              ) -> list[tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]]:
-        t, m = self._t, self._t.meta
-        state = t.hot_state()
+        m = snap.meta
         k = self._k
-        if "has_index" not in state.tuned:
-            state.tuned["has_index"] = m.mode == "alongside" and t.has_vector_index()
-        if state.tuned["has_index"]:
+        if snap.has_vector_index():
             with single_thread():
-                return [self._lance_candidates(state, row, k) for row in q]
-        pool = self._pool(state)
-        depth = self._depth or self._auto_depth(state, k)
+                return [self._lance_candidates(snap, state, row, k) for row in q]
+        pool = self._pool(snap, state)
+        depth = self._depth or self._auto_depth(state, k, m.metric)
         nprobes = self._nprobes
         if nprobes is None and state.centroids is not None and pool is None:
-            nprobes = self._auto_nprobes(state, k, depth)
+            nprobes = self._auto_nprobes(state, k, depth, m.metric)
 
         def one(row: npt.NDArray[np.float32]
                 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
@@ -313,40 +249,35 @@ class Query:
         with ThreadPoolExecutor(max_workers=workers) as ex:
             return list(ex.map(one, q))
 
-    def _auto_depth(self, state: HotState, k: int) -> int:
-        from lance_spiral.table.tune import tune_depth
-
+    def _auto_depth(self, state: HotState, k: int, metric: str) -> int:
         key = ("depth", k, self._target)
         if key not in state.tuned:
             with single_thread():
-                state.tuned[key] = tune_depth(state, k, metric=self._t.metric,
-                                              target=self._target)
+                state.tuned[key] = tune_depth(state, k, metric=metric, target=self._target)
         depth: int = state.tuned[key]
         return depth
 
-    def _auto_nprobes(self, state: HotState, k: int, depth: int) -> int:
-        from lance_spiral.table.tune import tune_nprobes
-
+    def _auto_nprobes(self, state: HotState, k: int, depth: int, metric: str) -> int:
         key = ("nprobes", k, depth, self._target)
         if key not in state.tuned:
             with single_thread():
-                state.tuned[key] = tune_nprobes(state, k, depth, metric=self._t.metric,
+                state.tuned[key] = tune_nprobes(state, k, depth, metric=metric,
                                                 target=self._target)
         nprobes: int = state.tuned[key]
         return nprobes
 
-    def _lance_candidates(self, state: HotState, q: npt.NDArray[np.float32], k: int
-                          ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-        m = self._t.meta
+    def _lance_candidates(self, snap: Snapshot, state: HotState, q: npt.NDArray[np.float32],
+                          k: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        m = snap.meta
         depth = max(self._depth or 4 * k, k)
         nearest: dict[str, Any] = {"column": m.vector_column, "q": q, "k": depth,
                                    "nprobes": self._nprobes or 20}
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                tbl = self._t.dataset.to_table(columns=["_distance"], with_row_id=True,
-                                               nearest=nearest, filter=self._where,
-                                               prefilter=self._prefilter)
+                tbl = snap.dataset.to_table(columns=["_distance"], with_row_id=True,
+                                            nearest=nearest, filter=self._where,
+                                            prefilter=self._prefilter)
         except (ValueError, OSError) as exc:
             raise lance_error(exc, self._where) from exc
         cand = state.positions_of(tbl.column("_rowid").to_numpy().astype(np.uint64))
@@ -358,15 +289,14 @@ class Query:
         pos = cand[idx[0]]
         if self._exact == 0:
             return vals[0][:k], pos[:k]
-        return self._exact_scores(q, pos, k)
+        return self._exact_scores(snap, state, q, pos, k)
 
-    def _exact_scores(self, q: npt.NDArray[np.float32], pos: npt.NDArray[np.int64], k: int
+    def _exact_scores(self, snap: Snapshot, state: HotState, q: npt.NDArray[np.float32],
+                      pos: npt.NDArray[np.int64], k: int
                       ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-        from lance_spiral.table.ingest import vectors_from_arrow
-
-        m = self._t.meta
+        m = snap.meta
         order = np.argsort(pos)
-        tbl = self._t.dataset.take(pos[order], columns=[m.vector_column])
+        tbl = snap.dataset.take(pos[order], columns=[m.vector_column])
         x = vectors_from_arrow(tbl.column(m.vector_column), m.vector_column)
         if m.metric == "l2":
             s = -((x - q[None, :]) ** 2).sum(axis=1)

@@ -14,8 +14,9 @@ import numpy as np
 import numpy.typing as npt
 
 from lance_spiral.arrow import codes_of
+from lance_spiral.arrow.sidefiles import SideStore
 from lance_spiral.codecs import Codec
-from lance_spiral.table.meta import SideStore, TableMeta
+from lance_spiral.table.meta import TableMeta
 
 __all__ = ["HotState", "load_state"]
 

@@ -1,125 +1,43 @@
-"""Compressed Lance tables: create, open, add, upsert, delete, update, get, versions, compact.
+"""Compressed Lance tables: open, read, write, query, versions and indexes of one table.
 
 A :class:`CompressedTable` is a plain Lance dataset (any Lance or LanceDB client opens it; with
 LanceDB, connect to the parent folder and open the table by its name without ``.lance``).
 Vectors are stored as codes in an extension-typed column (see :mod:`lance_spiral.arrow`);
 in ``compressed`` mode no float column is kept and 1-bit candidate codes plus an IVF partition
 column serve the candidate stage; in ``alongside`` mode a float column with a Lance vector index
-gives candidates and the codes re-rank them.
+gives candidates and the codes re-rank them. Create one with
+:func:`lance_spiral.table.create_table`.
 """
 
 from __future__ import annotations
 
-import itertools
 import os
-import warnings
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Sequence
 from typing import Any
 
 import lance
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
-import lance_spiral.arrow
-from lance_spiral._validation import check_int, check_metric
-from lance_spiral.arrow import codes_of
-from lance_spiral.codecs import Codec, parse_spec
-from lance_spiral.errors import (
-    InvalidInputError,
-    InvalidParameterError,
-    NotFoundError,
-    TableError,
-)
-from lance_spiral.table.ingest import RowBatch, iter_batches, vectors_from_arrow
-from lance_spiral.table.meta import META_KEY, SideStore, TableMeta
-from lance_spiral.table.sql import lance_error, sql_in, sql_literal
+from lance_spiral._validation import check_int
+from lance_spiral.arrow import add_params_dir, codes_of
+from lance_spiral.arrow.sidefiles import SideStore
+from lance_spiral.codecs import Codec
+from lance_spiral.errors import InvalidInputError, InvalidParameterError, NotFoundError, TableError
+from lance_spiral.table.ingest import vectors_from_arrow
+from lance_spiral.table.meta import TableMeta
+from lance_spiral.table.query import Query
+from lance_spiral.table.snapshot import Snapshot, list_indices
+from lance_spiral.table.sql import lance_error, sql_in
 from lance_spiral.table.state import HotState, load_state
-from lance_spiral.table.writer import write_rows
+from lance_spiral.table.writes import add_rows, delete_rows, update_rows, upsert_rows
 
-__all__ = ["MODES", "CompressedTable", "create_table", "open_table"]
+__all__ = ["MODES", "CompressedTable", "open_table"]
 
 MODES = ("compressed", "alongside")
 _LANCE_METRIC = {"cosine": "cosine", "ip": "dot", "l2": "l2"}
-
-
-def _exists(uri: str) -> bool:
-    try:
-        lance.dataset(uri)
-    except (ValueError, OSError, FileNotFoundError):
-        return False
-    return True
-
-
-def create_table(
-    uri: str,
-    data: Any = None,
-    *,
-    dim: int | None = None,
-    vector_column: str = "vector",
-    id_column: str = "id",
-    codec: str = "sq:bits=8",
-    mode: str = "compressed",
-    metric: str = "cosine",
-    exist_ok: bool = False,
-    progress: bool = True,
-    fit_rows: int = 1000,
-    nlist: int = 0,
-) -> CompressedTable:
-    """Create a compressed table at ``uri`` (one Lance commit), optionally with rows.
-
-    Args:
-        uri: Dataset path or URI (``/path/docs.lance``, ``s3://bucket/docs.lance``).
-        data: Rows: Arrow table/batch, pandas DataFrame, list of dicts, dict of columns, or an
-            iterable of those. Each row has ``id_column``, ``vector_column`` and any payload.
-        dim: Vector width, when known before the first rows.
-        vector_column: Name of the vector in the data.
-        id_column: Name of the id column (strings or integers).
-        codec: Target codec spec (``"sq:bits=8"``, ``"sq:bits=4"``, ``"pq:m=48"``...).
-        mode: ``"compressed"`` (codes only) or ``"alongside"`` (float column kept too).
-        metric: ``"cosine"``, ``"ip"`` or ``"l2"``.
-        exist_ok: Return the existing table instead of raising when ``uri`` exists.
-        progress: Show a progress bar while encoding.
-        fit_rows: Rows needed before the target codec is fitted (small-table policy).
-        nlist: IVF partitions for compressed mode (0: full scan of the 1-bit codes, best below
-            about 500k rows).
-
-    Returns:
-        The table.
-
-    Raises:
-        TableError: ``uri`` exists and ``exist_ok`` is false.
-        InvalidParameterError: Bad mode, metric, codec spec, dim, fit_rows or nlist.
-    """
-    if not isinstance(uri, str) or not uri:
-        raise InvalidParameterError(f"uri must be a non-empty string, got {uri!r}")
-    if mode not in MODES:
-        raise InvalidParameterError(f"mode must be one of {MODES}, got {mode!r}")
-    metric = check_metric(metric)
-    parse_spec(codec)
-    if dim is not None:
-        check_int(dim, "dim", lo=1)
-    check_int(fit_rows, "fit_rows", lo=1)
-    check_int(nlist, "nlist", lo=0)
-    for name, val in (("vector_column", vector_column), ("id_column", id_column)):
-        if not isinstance(val, str) or not val or val.startswith("_"):
-            raise InvalidParameterError(f"{name} must be a non-empty name not starting with '_'")
-    if _exists(uri):
-        if exist_ok:
-            return open_table(uri)
-        raise TableError(f"a table already exists at {uri} (pass exist_ok=True to open it)")
-    meta = TableMeta(mode=mode, metric=metric, dim=dim, codec_spec=codec, fit_rows=fit_rows,
-                     vector_column=vector_column, id_column=id_column, nlist=nlist)
-    side = SideStore(uri)
-    ds = None
-    if data is not None:
-        batches = iter_batches(data, vector_column=vector_column, id_column=id_column)
-        ds, meta = write_rows(uri, meta, side, batches, mode="create", progress=progress)
-    if ds is None:
-        empty = pa.table({id_column: pa.array([], pa.string())})
-        ds = lance.write_dataset(empty.replace_schema_metadata({META_KEY: meta.to_json()}), uri)
-    return CompressedTable(uri, ds)
 
 
 def open_table(uri: str, *, version: int | None = None) -> CompressedTable:
@@ -147,8 +65,9 @@ class CompressedTable:
         self._side = SideStore(uri)
         self._read_only = read_only
         self._state: HotState | None = None
+        self._state_lock = threading.RLock()
         if "://" not in uri or uri.startswith("file://"):
-            lance_spiral.arrow.add_params_dir(self._side.root)
+            add_params_dir(self._side.root)
 
     # ------------------------------------------------------------------ properties
     @property
@@ -217,10 +136,11 @@ class CompressedTable:
         return self
 
     def _reload(self, ds: lance.LanceDataset) -> None:
-        self._ds = ds
-        self.meta = TableMeta.from_schema(ds.schema, self.uri)
-        if self._state is not None and self._state.version != ds.version:
-            self._state = None
+        meta = TableMeta.from_schema(ds.schema, self.uri)
+        with self._state_lock:
+            self._ds, self.meta = ds, meta
+            if self._state is not None and self._state.version != ds.version:
+                self._state = None
 
     def _writable(self) -> None:
         if self._read_only:
@@ -230,9 +150,25 @@ class CompressedTable:
 
     def hot_state(self) -> HotState:
         """The in-memory search arrays of this version (loaded on first use)."""
-        if self._state is None or self._state.version != self._ds.version:
-            self._state = load_state(self._ds, self.meta, self._side)
-        return self._state
+        return self._snapshot_state(self._ds, self.meta)
+
+    def _snapshot_state(self, ds: lance.LanceDataset, meta: TableMeta) -> HotState:
+        with self._state_lock:
+            state = self._state
+            if state is None or state.version != ds.version:
+                state = load_state(ds, meta, self._side)
+                if ds.version == self._ds.version:
+                    self._state = state
+            return state
+
+    def snapshot(self) -> Snapshot:
+        """This handle's version, taken at once: dataset, metadata and hot state together."""
+        with self._state_lock:
+            ds, meta = self._ds, self.meta
+        state = None
+        if meta.codec_file is not None and ds.count_rows() > 0:
+            state = self._snapshot_state(ds, meta)
+        return Snapshot(uri=self.uri, dataset=ds, meta=meta, side=self._side, state=state)
 
     # ----------------------------------------------------------------------- writes
     def add(self, data: Any, *, progress: bool = False) -> int:
@@ -244,72 +180,10 @@ class CompressedTable:
             TableError: Read-only handle.
         """
         self._writable()
-        batches = iter_batches(data, vector_column=self.meta.vector_column,
-                               id_column=self.meta.id_column)
-        n_before = self.count_rows()
-        if n_before == 0 or self.meta.provisional:
-            head: list[RowBatch] = []
-            n_head = 0
-            for rb in batches:
-                head.append(rb)
-                n_head += len(rb)
-                if n_before + n_head >= self.meta.fit_rows:
-                    break
-            if not head:
-                return 0
-            if n_before == 0 or n_before + n_head >= self.meta.fit_rows:
-                chain = itertools.chain(self._existing_rows(), head, batches)
-                ds, _ = write_rows(self.uri, self.meta, self._side, chain, mode="overwrite",
-                                   progress=progress)
-                if ds is not None:
-                    self._after_rewrite(ds)
-                return self.count_rows() - n_before
-            batches = iter(head)
-        self._check_dim_of_batches_lazy()
-        codec = self._side.get_codec(self.meta.codec_file or "")
-        aux = self._side.get_arrays(self.meta.aux_file) if self.meta.aux_file else None
-        ds, _ = write_rows(self.uri, self.meta, self._side, batches, mode="append",
-                           state=(codec, aux), schema=self._ds.schema, progress=progress)
-        if ds is not None:
-            self._reload(ds)
-        return self.count_rows() - n_before
-
-    def _check_dim_of_batches_lazy(self) -> None:
-        if self.meta.codec_file is None:
-            raise TableError(f"table {self.uri} has no codec yet (empty table)")
-
-    def _existing_rows(self) -> Iterator[RowBatch]:
-        if self._ds.count_rows() == 0 or self.meta.codec_file is None:
-            return
-        m = self.meta
-        cols = [m.id_column, *m.payload]
-        src = m.vector_column if m.mode == "alongside" else m.codes_column
-        for batch in self._ds.to_batches(columns=[*cols, src], batch_size=65536):
-            tbl = pa.Table.from_batches([batch])
-            if m.mode == "alongside":
-                vecs = vectors_from_arrow(tbl.column(src), src)
-            else:
-                vecs = self._side.get_codec(m.codec_file or "").decode(codes_of(tbl.column(src)))
-            yield RowBatch(ids=tbl.column(m.id_column).combine_chunks(), vectors=vecs,
-                           payload=tbl.select(m.payload))
-
-    def _after_rewrite(self, ds: lance.LanceDataset) -> None:
-        old = self._list_scalar_indices()
-        self._reload(ds)
-        for col, kind in old:
-            if col in self._ds.schema.names:
-                self._ds.create_scalar_index(col, index_type=kind,  # type: ignore[arg-type]
-                                             replace=True)
-        if old:
-            self._reload(lance.dataset(self.uri))
-
-    def _list_scalar_indices(self) -> list[tuple[str, str]]:
-        out: list[tuple[str, str]] = []
-        for idx in self._indices():
-            kind = str(idx.get("type", "")).upper()
-            if kind in ("BTREE", "BITMAP", "LABEL_LIST", "INVERTED"):
-                out.extend((f, kind) for f in idx.get("fields", []))
-        return out
+        n_before = self._ds.count_rows()
+        self._reload(add_rows(self.uri, self._ds, self.meta, self._side, data,
+                              progress=progress))
+        return self._ds.count_rows() - n_before
 
     def upsert(self, data: Any) -> dict[str, int]:
         """Merge-insert on the id column: update rows whose id exists, insert the others.
@@ -318,46 +192,9 @@ class CompressedTable:
             ``{"inserted": n, "updated": n}``.
         """
         self._writable()
-        m = self.meta
-        if self.count_rows() == 0 or m.provisional:
-            return self._upsert_small(data)
-        codec = self._side.get_codec(m.codec_file or "")
-        aux = self._side.get_arrays(m.aux_file) if m.aux_file else None
-        from lance_spiral.table.writer import _conform, encode_batch
-
-        parts = [_conform(encode_batch(m, codec, aux, rb), self._ds.schema)
-                 for rb in iter_batches(data, vector_column=m.vector_column, id_column=m.id_column)]
-        if not parts:
-            return {"inserted": 0, "updated": 0}
-        tbl = pa.concat_tables(parts)
-        res = (self._ds.merge_insert(m.id_column).when_matched_update_all()
-               .when_not_matched_insert_all().execute(tbl))
-        self._reload(lance.dataset(self.uri))
-        return {"inserted": int(res.get("num_inserted_rows", 0)),
-                "updated": int(res.get("num_updated_rows", 0))}
-
-    def _upsert_small(self, data: Any) -> dict[str, int]:
-        """Upsert on an empty or provisional (small) table: one ``overwrite`` commit."""
-        m = self.meta
-        new = list(iter_batches(data, vector_column=m.vector_column, id_column=m.id_column))
-        if not new:
-            return {"inserted": 0, "updated": 0}
-        new_ids = pa.chunked_array([rb.ids for rb in new]).combine_chunks()
-        kept: list[RowBatch] = []
-        matched = 0
-        for rb in self._existing_rows():
-            hit = pc.is_in(rb.ids, value_set=new_ids.cast(rb.ids.type))
-            matched += int(pc.sum(hit).as_py() or 0)
-            keep = pc.invert(hit)
-            idx = np.flatnonzero(np.asarray(keep.to_numpy(zero_copy_only=False)))
-            if len(idx):
-                kept.append(RowBatch(ids=rb.ids.take(pa.array(idx)), vectors=rb.vectors[idx],
-                                     payload=rb.payload.take(pa.array(idx))))
-        ds, _ = write_rows(self.uri, self.meta, self._side, itertools.chain(kept, new),
-                           mode="overwrite")
-        if ds is not None:
-            self._after_rewrite(ds)
-        return {"inserted": len(new_ids) - matched, "updated": matched}
+        ds, counts = upsert_rows(self.uri, self._ds, self.meta, self._side, data)
+        self._reload(ds)
+        return counts
 
     def delete(self, where: str) -> int:
         """Delete rows matching the SQL filter ``where``; returns the number deleted."""
@@ -365,11 +202,7 @@ class CompressedTable:
             raise InvalidInputError("delete() needs a non-empty SQL filter (use 'true' for all)")
         self._writable()
         before = self.count_rows()
-        try:
-            self._ds.delete(where)
-        except (ValueError, OSError) as exc:
-            raise lance_error(exc, where) from exc
-        self._reload(lance.dataset(self.uri))
+        self._reload(delete_rows(self.uri, self._ds, where))
         return before - self.count_rows()
 
     def delete_ids(self, ids: Sequence[Any]) -> int:
@@ -391,19 +224,9 @@ class CompressedTable:
         if not isinstance(values, dict) or not values:
             raise InvalidInputError("update() needs a non-empty dict of column -> value")
         self._writable()
-        protected = {self.meta.id_column, self.meta.vector_column, *self.meta.internal_columns()}
-        for col in values:
-            if col in protected:
-                raise InvalidInputError(f"column {col!r} cannot be updated (use upsert())")
-            if col not in self._ds.schema.names:
-                raise InvalidInputError(f"unknown column {col!r}; columns: {self.meta.payload}")
-        updates = {c: sql_literal(v) for c, v in values.items()}
-        try:
-            res = self._ds.update(updates, where=where)
-        except (ValueError, OSError) as exc:
-            raise lance_error(exc, where) from exc
-        self._reload(lance.dataset(self.uri))
-        return int(res.get("num_rows_updated", 0)) if isinstance(res, dict) else 0
+        ds, n = update_rows(self.uri, self._ds, self.meta, where, values)
+        self._reload(ds)
+        return n
 
     # ------------------------------------------------------------------------ reads
     def get(self, ids: Sequence[Any], *, with_vectors: bool = False) -> pa.Table:
@@ -444,10 +267,8 @@ class CompressedTable:
         """The whole table as stored."""
         return self._ds.to_table()
 
-    def search(self, query: Any = None) -> Any:
+    def search(self, query: Any = None) -> Query:
         """Start a vector query (LanceDB idiom); see :class:`lance_spiral.table.query.Query`."""
-        from lance_spiral.table.query import Query
-
         return Query(self, query)
 
     # ---------------------------------------------------------------- versions, indexes
@@ -511,9 +332,5 @@ class CompressedTable:
 
     def has_vector_index(self) -> bool:
         """Whether the float column has a Lance vector index (alongside mode)."""
-        return any(self.meta.vector_column in idx.get("fields", []) for idx in self._indices())
-
-    def _indices(self) -> list[dict[str, Any]]:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)
-            return [dict(i) for i in self._ds.list_indices()]  # type: ignore[call-overload]
+        return any(self.meta.vector_column in idx.get("fields", [])
+                   for idx in list_indices(self._ds))

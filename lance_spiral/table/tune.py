@@ -13,8 +13,9 @@ import numpy as np
 import numpy.typing as npt
 
 from lance_spiral.codecs import normalize_rows
+from lance_spiral.kernels.hamming import hamming_candidates, hamming_candidates_rows, pack_signs
 from lance_spiral.kernels.topk import topk
-from lance_spiral.table.scan import hamming_candidates, hamming_candidates_rows, pack_signs
+from lance_spiral.table.search import probe_partitions
 from lance_spiral.table.state import HotState
 
 __all__ = ["DEFAULT_TARGET", "tune_depth", "tune_nprobes"]
@@ -88,8 +89,6 @@ def tune_nprobes(state: HotState, k: int, depth: int, *, metric: str,
     Returns:
         ``nprobes`` (the partition count when no smaller value reaches the target).
     """
-    from lance_spiral.table.query import _probe
-
     c = state.centroids
     if c is None or state.bits is None or state.centre is None:
         return 1
@@ -105,7 +104,7 @@ def tune_nprobes(state: HotState, k: int, depth: int, *, metric: str,
         _, ref = topk(codec.score(prep, state.codes[full]), k)
         truth = set(full[ref[0]].tolist())
         for p in ladder:
-            rows = state.partition_rows(_probe(state, qs[i], p, metric))
+            rows = state.partition_rows(probe_partitions(state, qs[i], p, metric))
             cand = hamming_candidates_rows(state.bits, rows, qbits[i], depth)
             hits[p] += len(truth.intersection(cand.tolist())) / k
     for p in ladder:

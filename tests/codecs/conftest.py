@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from codec_helpers import METRICS, exact_scores
 
 from lance_spiral.kernels.topk import topk
+from tests.support.codecs import METRICS, exact_scores
 
 
 @pytest.fixture(scope="session")

@@ -7,7 +7,6 @@ import struct
 
 import numpy as np
 import pytest
-from codec_helpers import H1_SPECS
 
 from lance_spiral.codecs import load_codec, make_codec
 from lance_spiral.codecs.base import MAGIC, normalize_rows
@@ -22,6 +21,7 @@ from lance_spiral.errors import (
     NonFiniteError,
     NotFittedError,
 )
+from tests.support.codecs import H1_SPECS
 
 DIM = 13
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from codec_helpers import exact_scores, recall_at
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lance_spiral.codecs import BinaryQuantizer, make_codec
 from lance_spiral.codecs.binary import random_rotation
+from lance_spiral.codecs.metrics import recall_at
 from lance_spiral.errors import CorruptDataError, InvalidParameterError, NotFittedError
 from lance_spiral.kernels.topk import topk
+from tests.support.codecs import exact_scores
 
 
 @st.composite

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from codec_helpers import exact_scores, recall_at
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from lance_spiral.codecs import Float16Codec, make_codec
+from lance_spiral.codecs.metrics import recall_at
 from lance_spiral.errors import NonFiniteError
+from tests.support.codecs import exact_scores
 
 
 @st.composite

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from codec_helpers import H1_SPECS
 
 from lance_spiral.codecs import (
     BinaryQuantizer,
@@ -20,6 +19,7 @@ from lance_spiral.codecs import (
     register_codec,
 )
 from lance_spiral.errors import InvalidParameterError, UnknownCodecError
+from tests.support.codecs import H1_SPECS
 
 
 def test_builtin_codecs_are_registered() -> None:

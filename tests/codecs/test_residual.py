@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from codec_helpers import exact_scores, recall_at
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lance_spiral.codecs import ResidualQuantizer, load_codec, make_codec
+from lance_spiral.codecs.metrics import recall_at
 from lance_spiral.errors import CorruptDataError, InvalidParameterError
+from tests.support.codecs import exact_scores
 
 
 @settings(max_examples=15, deadline=None)

@@ -7,12 +7,13 @@ import math
 
 import numpy as np
 import pytest
-from codec_helpers import exact_scores, recall_at
 
 from lance_spiral.codecs import SpiralCodec, load_codec, make_codec, ordering_report
+from lance_spiral.codecs.metrics import recall_at
 from lance_spiral.codecs.profiles import PROFILES, profile_spec
 from lance_spiral.codecs.spiral import spiral_param, stages_for_budget
 from lance_spiral.errors import CorruptDataError, InvalidParameterError, NotFittedError
+from tests.support.codecs import exact_scores
 
 
 def _cos(a: np.ndarray, b: np.ndarray) -> float:

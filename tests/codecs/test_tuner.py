@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from codec_helpers import recall_at
 
 from lance_spiral.codecs import TunerResult, choose_codec
-from lance_spiral.codecs.tuner import default_candidates, exact_topk
+from lance_spiral.codecs.metrics import exact_topk, recall_at
+from lance_spiral.codecs.tuner import default_candidates
 from lance_spiral.errors import InvalidParameterError
 
 CANDIDATES = ["pq:m=24,bits=8,n_iter=6", "pq:m=48,bits=8,n_iter=6",
@@ -26,7 +26,7 @@ def test_target_met_on_unseen_queries(target: float, scifact_corpus_emb: np.ndar
     assert all(not r["met"] for r in tried if r["bytes_per_vector"] < res.bytes_per_vector)
     # Unseen queries: the real SciFact claims, never shown to the tuner.
     q = scifact_query_emb
-    truth = exact_topk(x, q, 10, "cosine")
+    truth = exact_topk(x, q, 10, metric="cosine")
     _, found = res.codec.search(q, res.codec.encode(x), 10)
     assert recall_at(found, truth) >= target
 

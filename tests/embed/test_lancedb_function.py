@@ -16,7 +16,7 @@ from lancedb.pydantic import LanceModel, Vector
 
 from lance_spiral.embed.approximator import Approximator
 from lance_spiral.embed.lancedb_function import ALIAS, ApproximatorEmbeddingFunction
-from lance_spiral.errors import InvalidInputError
+from lance_spiral.errors import DTypeError
 
 
 @pytest.fixture
@@ -81,6 +81,6 @@ def test_reopen_needs_the_plugin_import(
 
 def test_rejects_non_text(tiny_model_dir: Path) -> None:
     func = get_registry().get(ALIAS).create(model_dir=str(tiny_model_dir))
-    with pytest.raises(InvalidInputError, match="strings"):
+    with pytest.raises(DTypeError, match=r"texts\[1\] must be str"):
         func.generate_embeddings(["ok", 3])
     assert func.generate_embeddings([]) == []

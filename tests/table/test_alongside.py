@@ -5,9 +5,9 @@ from __future__ import annotations
 import lancedb
 import numpy as np
 import pytest
-from table_helpers import exact_top, rows
 
 from lance_spiral.table import create_table
+from tests.support.tables import exact_top, rows
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from table_helpers import rows
 
 from lance_spiral.errors import (
     DimensionError,
@@ -20,6 +19,7 @@ from lance_spiral.errors import (
     TableError,
 )
 from lance_spiral.table import create_table, open_table
+from tests.support.tables import rows
 
 
 def test_empty_table_learns_dim_on_first_add(tmp_path, scifact_corpus_emb):

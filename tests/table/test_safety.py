@@ -14,11 +14,11 @@ from pathlib import Path
 import lance
 import numpy as np
 import pytest
-from table_helpers import rows
 
 from lance_spiral.errors import CorruptDataError, FormatVersionError
 from lance_spiral.table import create_table, open_table
 from lance_spiral.table.meta import META_KEY
+from tests.support.tables import rows
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -30,8 +30,9 @@ def test_killed_writer_leaves_previous_version(tmp_path, docs):
     data_dir = tmp_path / "t.lance" / "data"
     files_before = set(data_dir.iterdir())
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, str(Path(__file__).with_name("writer_script.py")),
-                             uri], stdout=subprocess.PIPE, text=True, env=env)
+    script = Path(__file__).parents[1] / "support" / "writer_script.py"
+    proc = subprocess.Popen([sys.executable, str(script), uri], stdout=subprocess.PIPE, text=True,
+                            env=env)
     try:
         line = proc.stdout.readline() if proc.stdout else ""
         assert line.strip() == "WRITING"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from table_helpers import exact_top
 
 from lance_spiral.errors import (
     DimensionError,
@@ -13,6 +12,7 @@ from lance_spiral.errors import (
     NonFiniteError,
 )
 from lance_spiral.table import create_table
+from tests.support.tables import exact_top
 
 
 def _recall(res, gt, k=10):

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from table_helpers import rows
 
 from lance_spiral.errors import NotFoundError, TableError
 from lance_spiral.table import create_table, open_table
+from tests.support.tables import rows
 
 
 def test_versions_checkout_restore_compact(tmp_path, docs, scifact_corpus_emb):

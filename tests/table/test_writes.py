@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from table_helpers import rows
 
 from lance_spiral.errors import InvalidInputError, TableError
 from lance_spiral.table import create_table
+from tests.support.tables import rows
 
 
 @pytest.fixture()

@@ -3,26 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
-from lance_spiral.errors import InvalidInputError
+from lance_spiral.embed import BedrockEmbedder
+from lance_spiral.embed.approximator import Approximator, shared_approximator
+from lance_spiral.embed.protocol import Lazy, check_texts
 
 __all__ = ["ApproximatorEmbeddings", "BedrockEmbeddings"]
-
-
-def _check_texts(texts: Any) -> list[str]:
-    if isinstance(texts, str) or not isinstance(texts, list | tuple):
-        raise InvalidInputError(f"texts must be a list of strings, got {type(texts).__name__}")
-    bad = [i for i, t in enumerate(texts) if not isinstance(t, str)]
-    if bad:
-        raise InvalidInputError(f"texts must be strings; item {bad[0]} is {texts[bad[0]]!r}")
-    return list(texts)
 
 
 def _to_lists(vectors: Any) -> list[list[float]]:
@@ -40,9 +31,7 @@ class _QueryAndAsync:
 
     def embed_query(self, text: str) -> list[float]:
         """Embed one query text."""
-        if not isinstance(text, str):
-            raise InvalidInputError(f"text must be a string, got {type(text).__name__}")
-        return self.embed_documents([text])[0]
+        return self.embed_documents(check_texts([text], name="text"))[0]
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """Async :meth:`embed_documents`."""
@@ -75,18 +64,8 @@ class ApproximatorEmbeddings(_QueryAndAsync, BaseModel, Embeddings):
     model_dir: str | None = None
     batch_size: int = Field(default=256, ge=1)
 
-    _model: Any = PrivateAttr(default=None)
-    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
-
-    def _approximator(self) -> Any:
-        if self._model is None:
-            from lance_spiral.embed.approximator import Approximator, default_model_dir
-
-            path = Path(self.model_dir) if self.model_dir is not None else default_model_dir()
-            with self._lock:
-                if self._model is None:
-                    self._model = Approximator.load(path)
-        return self._model
+    def _approximator(self) -> Approximator:
+        return shared_approximator(self.model_dir)
 
     @property
     def dim(self) -> int:
@@ -95,7 +74,7 @@ class ApproximatorEmbeddings(_QueryAndAsync, BaseModel, Embeddings):
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed a list of texts (input order kept)."""
-        texts = _check_texts(texts)
+        texts = check_texts(texts, allow_empty=True)
         if not texts:
             return []
         model = self._approximator()
@@ -123,24 +102,24 @@ class BedrockEmbeddings(_QueryAndAsync, BaseModel, Embeddings):
     cache_dir: str | None = None
     client_kwargs: dict[str, Any] = Field(default_factory=dict)
 
-    _client: Any = PrivateAttr(default=None)
+    _client: Lazy[BedrockEmbedder] = PrivateAttr()
 
-    def _embedder(self) -> Any:
-        if self._client is None:
-            from lance_spiral.embed import BedrockEmbedder
+    def model_post_init(self, context: Any, /) -> None:
+        """Prepare the client, built once on first use (shared by threads)."""
+        self._client = Lazy(lambda: BedrockEmbedder(
+            self.model_id,
+            endpoint_url=self.endpoint_url,
+            region_name=self.region_name,
+            cache_dir=self.cache_dir,
+            **self.client_kwargs,
+        ))
 
-            self._client = BedrockEmbedder(
-                self.model_id,
-                endpoint_url=self.endpoint_url,
-                region_name=self.region_name,
-                cache_dir=self.cache_dir,
-                **self.client_kwargs,
-            )
-        return self._client
+    def _embedder(self) -> BedrockEmbedder:
+        return self._client.get()
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         """Embed a list of texts (input order kept)."""
-        texts = _check_texts(texts)
+        texts = check_texts(texts, allow_empty=True)
         if not texts:
             return []
         return _to_lists(self._embedder().embed(texts))

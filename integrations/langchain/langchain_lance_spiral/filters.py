@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from lance_spiral.errors import InvalidInputError
-from lance_spiral.table import json_sql
+from lance_spiral.table.sql import predicates
 
 __all__ = ["OPERATORS", "filter_to_sql"]
 
@@ -28,31 +28,31 @@ _CMP = {"$eq": "=", "$ne": "<>", "$gt": ">", "$gte": ">=", "$lt": "<", "$lte": "
 def _between(col: str, key: str, value: Any) -> str:
     if not isinstance(value, Sequence) or isinstance(value, str) or len(value) != 2:
         raise InvalidInputError(f"$between for {key!r} needs [low, high], got {value!r}")
-    return json_sql.and_(
-        [json_sql.compare(col, key, ">=", value[0]), json_sql.compare(col, key, "<=", value[1])]
+    return predicates.and_(
+        [predicates.compare(col, key, ">=", value[0]), predicates.compare(col, key, "<=", value[1])]
     )
 
 
 def _exists(col: str, key: str, value: Any) -> str:
     if not isinstance(value, bool):
         raise InvalidInputError(f"$exists for {key!r} takes true or false, got {value!r}")
-    pred = json_sql.exists(col, key)
-    return pred if value else json_sql.not_(pred)
+    pred = predicates.exists(col, key)
+    return pred if value else predicates.not_(pred)
 
 
 def _comparison(symbol: str) -> Callable[[str, str, Any], str]:
-    return lambda c, k, v: json_sql.compare(c, k, symbol, v)
+    return lambda c, k, v: predicates.compare(c, k, symbol, v)
 
 
 _KEY_OPS: dict[str, Callable[[str, str, Any], str]] = {
     **{op: _comparison(sym) for op, sym in _CMP.items()},
-    "$in": json_sql.one_of,
-    "$nin": lambda c, k, v: json_sql.not_(json_sql.one_of(c, k, v)),
+    "$in": predicates.one_of,
+    "$nin": lambda c, k, v: predicates.not_(predicates.one_of(c, k, v)),
     "$between": _between,
     "$exists": _exists,
-    "$like": json_sql.like,
-    "$ilike": lambda c, k, v: json_sql.like(c, k, v, case_insensitive=True),
-    "$contains": json_sql.array_contains,
+    "$like": predicates.like,
+    "$ilike": lambda c, k, v: predicates.like(c, k, v, case_insensitive=True),
+    "$contains": predicates.array_contains,
 }
 
 OPERATORS: tuple[str, ...] = ("$and", "$or", "$not", *_KEY_OPS)
@@ -71,8 +71,8 @@ def _key_clause(col: str, key: str, cond: Any) -> str:
                     f"{sorted(_KEY_OPS)}"
                 )
             parts.append(fn(col, key, value))
-        return parts[0] if len(parts) == 1 else json_sql.and_(parts)
-    return json_sql.compare(col, key, "=", cond)
+        return parts[0] if len(parts) == 1 else predicates.and_(parts)
+    return predicates.compare(col, key, "=", cond)
 
 
 def _dict_to_sql(col: str, flt: Mapping[str, Any]) -> str:
@@ -84,16 +84,16 @@ def _dict_to_sql(col: str, flt: Mapping[str, Any]) -> str:
             if isinstance(cond, str | Mapping) or not isinstance(cond, Sequence):
                 raise InvalidInputError(f"{key} takes a list of filters, got {cond!r}")
             subs = [_dict_to_sql(col, c) for c in cond]
-            parts.append(json_sql.and_(subs) if key == "$and" else json_sql.or_(subs))
+            parts.append(predicates.and_(subs) if key == "$and" else predicates.or_(subs))
         elif key == "$not":
-            parts.append(json_sql.not_(_dict_to_sql(col, cond)))
+            parts.append(predicates.not_(_dict_to_sql(col, cond)))
         elif key.startswith("$"):
             raise InvalidInputError(f"unknown logical operator {key!r}; expected $and, $or, $not")
         else:
             parts.append(_key_clause(col, key, cond))
     if not parts:
         return "TRUE"
-    return parts[0] if len(parts) == 1 else json_sql.and_(parts)
+    return parts[0] if len(parts) == 1 else predicates.and_(parts)
 
 
 def filter_to_sql(flt: Mapping[str, Any] | str | None, *, column: str = "metadata") -> str | None:

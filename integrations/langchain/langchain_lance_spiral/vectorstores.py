@@ -2,7 +2,7 @@
 
 Rows are ``id`` (string), ``text``, ``metadata`` (Arrow ``json``: exact round trip of each
 document's own keys and value types, filterable in SQL, see
-:mod:`lance_spiral.table.json_sql`) and the vector, stored compressed by a lance-spiral codec
+:mod:`lance_spiral.table.sql.predicates`) and the vector, stored compressed by a lance-spiral codec
 (``sq:bits=8`` by default: 4x smaller than float32).
 Adding with an existing id replaces that row (merge-insert on ``id``), so re-adding is idempotent.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import math
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -25,33 +24,12 @@ from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
 from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
+from lance_spiral.documents import DocumentStore
 from lance_spiral.errors import InvalidInputError, InvalidParameterError
-from lance_spiral.table import documents as table_backend
 from langchain_lance_spiral.filters import filter_to_sql
+from langchain_lance_spiral.rows import Filter, metadata_json, similarity_to_relevance
 
 __all__ = ["LanceSpiralVectorStore"]
-
-Filter = Mapping[str, Any] | str | None
-
-
-def _similarity_to_relevance(metric: str) -> Callable[[float], float]:
-    """Map the table's higher-is-better score to a relevance in [0, 1]."""
-    if metric == "l2":
-        # score = -||q - x||^2; unit vectors are at most 2 apart (squared 4).
-        return lambda s: max(0.0, min(1.0, 1.0 - math.sqrt(max(-s, 0.0)) / 2.0))
-    # cosine (and ip on unit vectors) lies in [-1, 1].
-    return lambda s: max(0.0, min(1.0, (s + 1.0) / 2.0))
-
-
-def _metadata_json(metadata: Mapping[str, Any] | None) -> str:
-    try:
-        return json.dumps(dict(metadata or {}), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(
-            f"document metadata must be JSON-serialisable (str/int/float/bool/None, lists, "
-            f"dicts; finite numbers): {exc}"
-        ) from exc
-
 
 class LanceSpiralVectorStore(VectorStore):
     """LangChain vector store on a compressed Lance table.
@@ -94,7 +72,7 @@ class LanceSpiralVectorStore(VectorStore):
             self._tmp = tempfile.TemporaryDirectory(prefix="lance-spiral-lc-")
             uri = str(Path(self._tmp.name) / "store.lance")
         self._embedding = embedding
-        self._table = table_backend.LazyTable(
+        self._table = DocumentStore(
             str(uri), codec=codec, metric=metric, mode=mode, create_kwargs=table_kwargs
         )
         self._metric = metric
@@ -118,7 +96,7 @@ class LanceSpiralVectorStore(VectorStore):
     def _select_relevance_score_fn(self) -> Callable[[float], float]:
         if self.override_relevance_score_fn is not None:
             return self.override_relevance_score_fn
-        return _similarity_to_relevance(self._metric)
+        return similarity_to_relevance(self._metric)
 
     # ------------------------------------------------------------------ writes
 
@@ -197,7 +175,7 @@ class LanceSpiralVectorStore(VectorStore):
         out_ids = [str(i) if i is not None else str(uuid.uuid4()) for i in given]
         if not texts:
             return []
-        metas = [_metadata_json(metadatas[n] if metadatas else None) for n in range(len(texts))]
+        metas = [metadata_json(metadatas[n] if metadatas else None) for n in range(len(texts))]
         self._table.upsert(out_ids, texts, metas, vectors)
         return out_ids
 

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.bridge.pydantic import Field, PrivateAttr
 
-from lance_spiral.errors import InvalidInputError
+from lance_spiral.embed import BedrockEmbedder
+from lance_spiral.embed.approximator import shared_approximator
+from lance_spiral.embed.protocol import Lazy, check_texts
 
 __all__ = ["ApproximatorEmbedding", "BedrockEmbedding"]
-
-
-def _check_text(text: Any) -> str:
-    if not isinstance(text, str):
-        raise InvalidInputError(f"text must be a string, got {type(text).__name__}")
-    return text
 
 
 def _lists(vectors: Any) -> list[list[float]]:
@@ -33,13 +28,13 @@ class _LanceSpiralEmbedding(BaseEmbedding):
         raise NotImplementedError
 
     def _get_text_embeddings(self, texts: list[str]) -> list[list[float]]:
-        texts = [_check_text(t) for t in texts]
+        texts = check_texts(texts, allow_empty=True)
         if not texts:
             return []
         return _lists(self._embed(texts))
 
     def _get_text_embedding(self, text: str) -> list[float]:
-        return self._get_text_embeddings([_check_text(text)])[0]
+        return self._get_text_embeddings(check_texts([text], name="text"))[0]
 
     def _get_query_embedding(self, query: str) -> list[float]:
         return self._get_text_embedding(query)
@@ -65,23 +60,13 @@ class ApproximatorEmbedding(_LanceSpiralEmbedding):
 
     model_dir: str | None = Field(default=None, description="Approximator model folder.")
 
-    _model: Any = PrivateAttr(default=None)
-
     @classmethod
     def class_name(cls) -> str:
         """Name used in LlamaIndex serialisation."""
         return "LanceSpiralApproximatorEmbedding"
 
-    def _approximator(self) -> Any:
-        if self._model is None:
-            from lance_spiral.embed.approximator import Approximator, default_model_dir
-
-            path = Path(self.model_dir) if self.model_dir is not None else default_model_dir()
-            self._model = Approximator.load(path)
-        return self._model
-
     def _embed(self, texts: list[str]) -> Any:
-        return self._approximator().embed(texts)
+        return shared_approximator(self.model_dir).embed(texts)
 
 
 class BedrockEmbedding(_LanceSpiralEmbedding):
@@ -101,25 +86,23 @@ class BedrockEmbedding(_LanceSpiralEmbedding):
     cache_dir: str | None = None
     client_kwargs: dict[str, Any] = Field(default_factory=dict)
 
-    _client: Any = PrivateAttr(default=None)
+    _client: Lazy[BedrockEmbedder] = PrivateAttr()
 
     @classmethod
     def class_name(cls) -> str:
         """Name used in LlamaIndex serialisation."""
         return "LanceSpiralBedrockEmbedding"
 
-    def _embedder(self) -> Any:
-        if self._client is None:
-            from lance_spiral.embed import BedrockEmbedder
-
-            self._client = BedrockEmbedder(
-                self.model_id,
-                endpoint_url=self.endpoint_url,
-                region_name=self.region_name,
-                cache_dir=self.cache_dir,
-                **self.client_kwargs,
-            )
-        return self._client
+    def model_post_init(self, context: Any, /) -> None:
+        """Prepare the client, built once on first use (shared by threads)."""
+        super().model_post_init(context)
+        self._client = Lazy(lambda: BedrockEmbedder(
+            self.model_id,
+            endpoint_url=self.endpoint_url,
+            region_name=self.region_name,
+            cache_dir=self.cache_dir,
+            **self.client_kwargs,
+        ))
 
     def _embed(self, texts: list[str]) -> Any:
-        return self._embedder().embed(texts)
+        return self._client.get().embed(texts)

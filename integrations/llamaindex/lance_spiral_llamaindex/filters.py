@@ -20,7 +20,7 @@ from llama_index.core.vector_stores.types import (
 )
 
 from lance_spiral.errors import InvalidInputError
-from lance_spiral.table import json_sql
+from lance_spiral.table.sql import predicates
 
 __all__ = ["filters_to_sql"]
 
@@ -50,32 +50,32 @@ def _values(flt: MetadataFilter) -> list[Any]:
 def _substring(col: str, key: str, value: Any, *, case_insensitive: bool = False) -> str:
     if not isinstance(value, str):
         raise InvalidInputError(f"text match on key {key!r} needs a string, got {value!r}")
-    return json_sql.like(col, key, f"%{_like_escape(value)}%", case_insensitive=case_insensitive)
+    return predicates.like(col, key, f"%{_like_escape(value)}%", case_insensitive=case_insensitive)
 
 
 def _one(col: str, flt: MetadataFilter) -> str:
     op, key, value = flt.operator, flt.key, flt.value
     if op in _CMP:
-        return json_sql.compare(col, key, _CMP[op], value)
+        return predicates.compare(col, key, _CMP[op], value)
     if op == FilterOperator.IN:
-        return json_sql.one_of(col, key, _values(flt))
+        return predicates.one_of(col, key, _values(flt))
     if op == FilterOperator.NIN:
-        return json_sql.not_(json_sql.one_of(col, key, _values(flt)))
+        return predicates.not_(predicates.one_of(col, key, _values(flt)))
     if op == FilterOperator.CONTAINS:
-        parts = [json_sql.array_contains(col, key, value)]
+        parts = [predicates.array_contains(col, key, value)]
         if isinstance(value, str):
             parts.append(_substring(col, key, value))
-        return json_sql.or_(parts)
+        return predicates.or_(parts)
     if op == FilterOperator.ANY:
-        return json_sql.or_([json_sql.array_contains(col, key, v) for v in _values(flt)])
+        return predicates.or_([predicates.array_contains(col, key, v) for v in _values(flt)])
     if op == FilterOperator.ALL:
-        return json_sql.and_([json_sql.array_contains(col, key, v) for v in _values(flt)])
+        return predicates.and_([predicates.array_contains(col, key, v) for v in _values(flt)])
     if op == FilterOperator.TEXT_MATCH:
         return _substring(col, key, value)
     if op == FilterOperator.TEXT_MATCH_INSENSITIVE:
         return _substring(col, key, value, case_insensitive=True)
     if op == FilterOperator.IS_EMPTY:
-        return json_sql.is_empty(col, key)
+        return predicates.is_empty(col, key)
     raise InvalidInputError(f"unsupported filter operator {op!r}")
 
 
@@ -104,9 +104,9 @@ def filters_to_sql(filters: MetadataFilters | None, *, column: str = "metadata")
     ]
     condition = filters.condition or FilterCondition.AND
     if condition == FilterCondition.AND:
-        return json_sql.and_(parts)
+        return predicates.and_(parts)
     if condition == FilterCondition.OR:
-        return json_sql.or_(parts)
+        return predicates.or_(parts)
     if condition == FilterCondition.NOT:
-        return json_sql.not_(json_sql.or_(parts))
+        return predicates.not_(predicates.or_(parts))
     raise InvalidInputError(f"unsupported filter condition {condition!r}")

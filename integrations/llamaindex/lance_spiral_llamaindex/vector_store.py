@@ -28,9 +28,9 @@ from llama_index.core.vector_stores.types import (
 )
 from llama_index.core.vector_stores.utils import metadata_dict_to_node
 
+from lance_spiral.documents import DocumentStore
 from lance_spiral.errors import InvalidInputError, InvalidParameterError
-from lance_spiral.table import json_sql
-from lance_spiral.table.documents import LazyTable
+from lance_spiral.table.sql import predicates, sql_literal
 from lance_spiral_llamaindex.filters import filters_to_sql
 
 __all__ = ["LanceSpiralVectorStore"]
@@ -65,7 +65,7 @@ def _row_node(row: dict[str, Any]) -> BaseNode:
 def _in_list(column: str, values: Sequence[str]) -> str:
     if not values:
         return "FALSE"
-    return f"{column} IN (" + ", ".join(json_sql.sql_literal(str(v)) for v in values) + ")"
+    return f"{column} IN (" + ", ".join(sql_literal(str(v)) for v in values) + ")"
 
 
 class LanceSpiralVectorStore(BasePydanticVectorStore):
@@ -90,7 +90,7 @@ class LanceSpiralVectorStore(BasePydanticVectorStore):
     metric: str = "cosine"
     mode: str = "compressed"
 
-    _table: LazyTable = PrivateAttr()
+    _table: DocumentStore = PrivateAttr()
     _tmp: Any = PrivateAttr(default=None)
 
     def __init__(
@@ -112,7 +112,7 @@ class LanceSpiralVectorStore(BasePydanticVectorStore):
         fields: dict[str, Any] = {"uri": str(uri), "codec": codec, "metric": metric, "mode": mode}
         super().__init__(**fields, **kwargs)
         self._tmp = tmp
-        self._table = LazyTable(
+        self._table = DocumentStore(
             self.uri, codec=codec, metric=metric, mode=mode, create_kwargs=table_kwargs
         )
 
@@ -156,7 +156,7 @@ class LanceSpiralVectorStore(BasePydanticVectorStore):
         """Delete every node of a source document."""
         if not isinstance(ref_doc_id, str):
             raise InvalidInputError(f"ref_doc_id must be a string, got {ref_doc_id!r}")
-        self._table.delete_where(f"ref_doc_id = {json_sql.sql_literal(ref_doc_id)}")
+        self._table.delete_where(f"ref_doc_id = {sql_literal(ref_doc_id)}")
 
     def delete_nodes(
         self,
@@ -190,7 +190,7 @@ class LanceSpiralVectorStore(BasePydanticVectorStore):
         sql = filters_to_sql(filters)
         if sql is not None:
             parts.append(sql)
-        return json_sql.and_(parts) if parts else None
+        return predicates.and_(parts) if parts else None
 
     def get_nodes(
         self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None

@@ -91,11 +91,11 @@ test_bedrock_vectors_are_the_servers.allow_localhost = True  # type: ignore[attr
 
 
 def test_embeddings_reject_bad_input(tiny_model_dir: Path) -> None:
-    from lance_spiral.errors import InvalidInputError
+    from lance_spiral.errors import DTypeError
 
     emb = ApproximatorEmbeddings(model_dir=str(tiny_model_dir))
-    with pytest.raises(InvalidInputError, match="list of strings"):
+    with pytest.raises(DTypeError, match="list of str"):
         emb.embed_documents("not a list")  # type: ignore[arg-type]
-    with pytest.raises(InvalidInputError, match="item 1"):
+    with pytest.raises(DTypeError, match=r"texts\[1\]"):
         emb.embed_documents(["ok", 3])  # type: ignore[list-item]
     assert emb.embed_documents([]) == []

@@ -1,0 +1,126 @@
+"""Encode clean row batches into the table's Arrow layout (codes, candidate bits, partitions).
+
+Small-table policy: while a table holds fewer than ``fit_rows`` rows its codes use a
+*provisional* codec that needs no real fit (``float16`` when registered, near-lossless); the
+write that brings it to ``fit_rows`` rows fits the target codec (and the candidate-code centre
+and IVF centroids) and re-encodes every row (see :mod:`lance_spiral.table.writes`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from lance_spiral.arrow import encoded_array
+from lance_spiral.codecs import Codec, available_codecs, make_codec, normalize_rows
+from lance_spiral.errors import DimensionError, InvalidInputError
+from lance_spiral.kernels.hamming import pack_signs
+from lance_spiral.table.ingest import RowBatch
+from lance_spiral.table.meta import TableMeta
+
+__all__ = ["conform", "encode_batch", "fit_aux", "provisional_codec"]
+
+PROVISIONAL_SPEC = "float16"
+
+
+def provisional_codec(meta: TableMeta, sample: npt.NDArray[np.float32]) -> Codec:
+    """The small-table codec, which needs no representative sample.
+
+    ``float16`` when registered; otherwise 8-bit min/max scalar quantisation over a range that
+    covers the unit sphere (cosine) or twice the sample's largest magnitude (ip, l2).
+    """
+    if PROVISIONAL_SPEC in available_codecs():
+        return make_codec(PROVISIONAL_SPEC, metric=meta.metric).fit(sample)
+    d = sample.shape[1]
+    bound = 1.0 if meta.metric == "cosine" else 2.0 * float(np.abs(sample).max() or 1.0)
+    eye = np.eye(d, dtype=np.float32) * bound
+    fit_on = np.concatenate([eye, -eye])
+    return make_codec("sq:bits=8,ranges=minmax", metric=meta.metric).fit(fit_on)
+
+
+def _prep(meta: TableMeta, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    return normalize_rows(x) if meta.metric == "cosine" else x
+
+
+def fit_aux(
+    meta: TableMeta, sample: npt.NDArray[np.float32], *, provisional: bool
+) -> dict[str, npt.NDArray[Any]]:
+    """Centre of the 1-bit candidate codes and IVF centroids, fitted on ``sample``."""
+    xs = _prep(meta, sample)
+    if provisional:
+        return {"centre": np.zeros(xs.shape[1], dtype=np.float32)}
+    aux: dict[str, npt.NDArray[Any]] = {"centre": xs.mean(axis=0).astype(np.float32)}
+    if meta.nlist > 0:
+        from lance_spiral.kernels.kmeans import kmeans
+
+        k = min(meta.nlist, xs.shape[0])
+        aux["centroids"] = kmeans(xs, k, n_iter=10, seed=0, spherical=meta.metric == "cosine")
+    return aux
+
+
+def encode_batch(
+    meta: TableMeta, codec: Codec, aux: dict[str, npt.NDArray[Any]] | None, rb: RowBatch
+) -> pa.Table:
+    """Encode one batch into the table layout (schema metadata not attached)."""
+    x = rb.vectors
+    if meta.dim is not None and x.shape[1] != meta.dim:
+        raise DimensionError(f"vectors have dimension {x.shape[1]}, the table has {meta.dim}")
+    ids, payload = rb.ids, rb.payload
+    parts: npt.NDArray[np.int32] | None = None
+    if meta.mode == "compressed" and aux is not None:
+        xs = _prep(meta, x)
+        if "centroids" in aux:
+            from lance_spiral.kernels.kmeans import assign
+
+            labels, _ = assign(xs, aux["centroids"])
+            order = np.argsort(labels, kind="stable")
+            parts = labels[order].astype(np.int32)
+            x, xs = x[order], xs[order]
+            idx = pa.array(order)
+            ids, payload = ids.take(idx), payload.take(idx)
+        else:
+            parts = np.zeros(len(x), dtype=np.int32)
+    cols: dict[str, Any] = {meta.id_column: ids}
+    for name in payload.column_names:
+        cols[name] = payload.column(name)
+    if meta.mode == "alongside":
+        cols[meta.vector_column] = pa.FixedSizeListArray.from_arrays(
+            pa.array(x.reshape(-1), type=pa.float32()), x.shape[1]
+        )
+    cols[meta.codes_column] = encoded_array(
+        codec, codec.encode(x), params="ref", storage="binary"
+    )
+    if meta.mode == "compressed" and aux is not None and parts is not None:
+        bits = pack_signs(xs, aux["centre"])
+        cols[meta.bits_column] = pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(bits.shape[1]), len(bits), [None, pa.py_buffer(bits.tobytes())]
+        )
+        cols[meta.partition_column] = pa.array(parts, type=pa.int32())
+    return pa.table(cols)
+
+
+def conform(tbl: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``tbl`` cast to ``schema`` (missing payload columns null; unknown columns refused)."""
+    extra = [c for c in tbl.column_names if schema.get_field_index(c) < 0]
+    if extra:
+        raise InvalidInputError(
+            f"data has columns the table does not: {extra} (table columns: {schema.names})"
+        )
+    cols = []
+    for f in schema:
+        if f.name in tbl.column_names:
+            col = tbl.column(f.name)
+            if col.type != f.type:
+                try:
+                    col = col.cast(f.type)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                    raise InvalidInputError(
+                        f"column {f.name!r} has type {col.type}, the table has {f.type}: {exc}"
+                    ) from exc
+            cols.append(col)
+        else:
+            cols.append(pa.nulls(tbl.num_rows, type=f.type))
+    return pa.Table.from_arrays(cols, schema=schema)
