@@ -10,7 +10,7 @@ import numpy as np
 
 from lance_spiral.errors import InvalidInputError, LanceSpiralError
 
-__all__ = ["lance_error", "sql_in", "sql_literal"]
+__all__ = ["lance_error", "quote_ident", "sql_in", "sql_literal"]
 
 
 def sql_literal(value: Any) -> str:
@@ -47,11 +47,18 @@ def sql_in(column: str, values: Sequence[Any]) -> str:
     for v in values:
         if not isinstance(v, (str, int, np.integer)) or isinstance(v, bool):
             raise InvalidInputError(f"ids must be strings or integers, got {v!r}")
-    return f"{_quote_ident(column)} IN (" + ", ".join(sql_literal(v) for v in values) + ")"
+    return f"{quote_ident(column)} IN (" + ", ".join(sql_literal(v) for v in values) + ")"
 
 
-def _quote_ident(name: str) -> str:
-    return name if name.isidentifier() else "`" + name.replace("`", "``") + "`"
+def quote_ident(name: str) -> str:
+    """A column name quoted for Lance SQL (backticks; any character but a backtick).
+
+    Raises:
+        InvalidInputError: Empty names, or names holding a backtick (Lance cannot quote them).
+    """
+    if not isinstance(name, str) or not name or "`" in name:
+        raise InvalidInputError(f"column name {name!r} cannot be used in a filter")
+    return f"`{name}`"
 
 
 def lance_error(exc: BaseException, where: str | None) -> LanceSpiralError:
