@@ -11,11 +11,17 @@ import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lance_spiral.embed.approximator.folders import (
+    default_model_dir,
+    missing_folder_message,
+    shipped_model_dir,
+)
 from lance_spiral.embed.approximator.tokenizer import Tokenizer
 from lance_spiral.errors import (
     CorruptDataError,
@@ -23,8 +29,9 @@ from lance_spiral.errors import (
     InvalidInputError,
     NotFoundError,
 )
+from lance_spiral.kernels.threads import numba_threads
 
-__all__ = ["Approximator", "default_model_dir", "shared_approximator"]
+__all__ = ["Approximator", "shared_approximator"]
 
 _FILES = (
     "model.onnx",
@@ -37,18 +44,6 @@ _FILES = (
 )
 # 1: float16 fast-path tables; 2: int8 with row/column scales; 3: 2 + optional context tables
 _FORMAT_VERSIONS = (1, 2, 3)
-
-
-def default_model_dir() -> Path:
-    """Default model dir: ``$LANCE_SPIRAL_APPROXIMATOR`` or ``build/approximator``.
-
-    Returns:
-        The directory (``build/approximator`` under the repository root when the variable is unset).
-    """
-    env = os.environ.get("LANCE_SPIRAL_APPROXIMATOR")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2] / "build" / "approximator"
 
 
 class Approximator:
@@ -82,7 +77,7 @@ class Approximator:
 
         d = Path(directory)
         if not d.is_dir():
-            raise NotFoundError(f"approximator folder {d} not found (build it: make approximator)")
+            raise NotFoundError(missing_folder_message(d))
         model_file = d / ("model.int8.onnx" if quantized else "model.onnx")
         head_file = d / ("head.int8.onnx" if quantized else "head.onnx")
         use_tables = fast and (d / "tables.safetensors").is_file() and head_file.is_file()
@@ -95,7 +90,7 @@ class Approximator:
                     f"neither {head_file.name} nor the whole int8 graph: re-export, or distill "
                     "with --quantize"
                     if f == model_file and quantized
-                    else "build it: make approximator"
+                    else "an incomplete model folder: copy or distil it again"
                 )
                 raise NotFoundError(f"approximator file {f} not found ({hint})")
         if cache_size < 0 or batch_size < 1:
@@ -147,6 +142,9 @@ class Approximator:
         self.batch_size = int(batch_size)
         self.cache_size = int(cache_size)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        # The LRU order changes on every hit: threads sharing this instance (the adapters run
+        # embeds in worker threads) take this lock for every cache read and write.
+        self._cache_lock = threading.Lock()
 
     def _load_tables(self, path: Path) -> None:
         """Read and check the fast path's tables (int8 + scales, or float16 from format 1)."""
@@ -230,6 +228,20 @@ class Approximator:
         return out
 
     @property
+    def name(self) -> str:
+        """Which model this is: ``name`` (or ``model_id``) from its config.json, else its folder.
+
+        The shipped model's name ends in `` (shipped)``, so reports say which model they used.
+        """
+        cfg = self.config.get("name") or self.config.get("model_id")
+        label = cfg if isinstance(cfg, str) and cfg.strip() else self.directory.name
+        try:
+            shipped = self.directory.resolve() == shipped_model_dir().resolve()
+        except OSError:
+            shipped = False
+        return f"{label} (shipped)" if shipped else label
+
+    @property
     def size_mb(self) -> float:
         """Size of the files this instance infers from (tables + head or model, tokenizer), MB."""
         if self._tables is not None:
@@ -245,14 +257,13 @@ class Approximator:
         if self._tables is not None and self._head is not None:
             from lance_spiral.embed.approximator.pooling import pool_folded
 
-            if self.threads is not None:
-                import numba
-
-                limit = int(getattr(numba.config, "NUMBA_NUM_THREADS", 1))
-                numba.set_num_threads(max(1, min(self.threads, limit)))
-            pooled = pool_folded(flat, offsets, *self._tables, self._scales)
-            if self._context is not None:
-                pooled = self._context.apply(flat, offsets, pooled)
+            # numba's thread count is per calling thread: set for this call only, then restored.
+            with (
+                numba_threads(self.threads) if self.threads is not None else nullcontext()
+            ):
+                pooled = pool_folded(flat, offsets, *self._tables, self._scales)
+                if self._context is not None:
+                    pooled = self._context.apply(flat, offsets, pooled)
             for start in range(0, len(texts), self.batch_size):
                 part = pooled[start : start + self.batch_size]
                 out[start : start + len(part)] = self._head.run(None, {"pooled": part})[0]
@@ -292,21 +303,25 @@ class Approximator:
         if self.cache_size == 0:
             return self._run(texts)
         missing: dict[str, list[int]] = {}
-        for i, t in enumerate(texts):
-            hit = self._cache.get(t)
-            if hit is not None:
-                self._cache.move_to_end(t)
-                out[i] = hit
-            else:
-                missing.setdefault(t, []).append(i)
+        with self._cache_lock:
+            for i, t in enumerate(texts):
+                hit = self._cache.get(t)
+                if hit is not None:
+                    self._cache.move_to_end(t)
+                    out[i] = hit
+                else:
+                    missing.setdefault(t, []).append(i)
         if missing:
             todo = list(missing)
-            vecs = self._run(todo)
+            vecs = self._run(todo)  # outside the lock: threads embed at the same time
             for t, v in zip(todo, vecs, strict=False):
                 out[missing[t]] = v
-                self._cache[t] = v
-            while len(self._cache) > self.cache_size:
-                self._cache.popitem(last=False)
+            with self._cache_lock:
+                for t, v in zip(todo, vecs, strict=False):
+                    self._cache[t] = v
+                    self._cache.move_to_end(t)
+                while len(self._cache) > self.cache_size:
+                    self._cache.popitem(last=False)
         return out
 
 

@@ -13,6 +13,7 @@ the reference.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from itertools import chain, repeat
 
@@ -94,16 +95,24 @@ class Tokenizer:
         self._oov: dict[str, list[int]] = {}
         self._word_index: dict[str, int] = {}
         self._word_tables: WordTables | None = None
+        self._build_lock = threading.Lock()
 
     def word_tables(self) -> WordTables:
         """The matching rules as arrays over word ids, built once, on first use.
 
         That takes 0.2 s for the default model's 59,524 words. Every word that occurs in some
         entry (all word pieces included) gets an id; a word with none can only be a unigram,
-        matched by its word pieces.
+        matched by its word pieces. Threads asking at once wait for one build.
         """
-        if self._word_tables is not None:
+        tables = self._word_tables
+        if tables is not None:
+            return tables
+        with self._build_lock:
+            if self._word_tables is None:
+                self._word_tables = self._build_word_tables()
             return self._word_tables
+
+    def _build_word_tables(self) -> WordTables:
         index: dict[str, int] = {}
         for text in chain(self._pieces, self._words):
             index.setdefault(text, len(index))
@@ -139,7 +148,7 @@ class Tokenizer:
         skip_keys, skip_ids = sorted_table(sk_k, sk_v)
         pieces = self._pieces
         self._word_index = index
-        self._word_tables = WordTables(
+        return WordTables(
             unigram_ids=np.fromiter(chain.from_iterable(uni), np.int64, int(uni_off[-1])),
             unigram_offsets=uni_off,
             piece_counts=np.fromiter(
@@ -154,7 +163,6 @@ class Tokenizer:
             skip_keys=skip_keys,
             skip_ids=skip_ids,
         )
-        return self._word_tables
 
     def _word_pieces(self, word: str) -> list[int]:
         cached = self._oov.get(word)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lance_spiral.embed.approximator import Approximator, default_model_dir
+from lance_spiral.embed.approximator import Approximator, default_model_dir, shipped_model_dir
 from lance_spiral.errors import InvalidInputError, NotFoundError
 
 
@@ -96,9 +96,94 @@ def test_corrupt_metadata_is_named(tiny_model_dir: Path, tmp_path: Path) -> None
 
 def test_default_model_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("LANCE_SPIRAL_APPROXIMATOR", raising=False)
-    assert default_model_dir().parts[-2:] == ("build", "approximator")
+    # The shipped model is package data: beside the package's code, not in a build folder.
+    import lance_spiral
+
+    package = Path(lance_spiral.__file__).resolve().parent
+    assert default_model_dir() == shipped_model_dir() == package / "data" / "approximator"
     monkeypatch.setenv("LANCE_SPIRAL_APPROXIMATOR", str(tmp_path))
     assert default_model_dir() == tmp_path
+    monkeypatch.setenv("LANCE_SPIRAL_APPROXIMATOR", "")
+    assert default_model_dir() == shipped_model_dir()
+
+
+def test_missing_folder_says_where_it_came_from(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("LANCE_SPIRAL_APPROXIMATOR", str(tmp_path / "gone"))
+    with pytest.raises(NotFoundError, match=r"gone not found .*LANCE_SPIRAL_APPROXIMATOR"):
+        Approximator.load()
+    with pytest.raises(NotFoundError, match=r"other not found .*lance-spiral distill"):
+        Approximator.load(tmp_path / "other")
+
+
+def test_threads_sharing_one_instance_get_single_threaded_results(
+    tiny_model_dir: Path, heldout_pairs
+) -> None:
+    """Threads hammer one instance whose tiny cache evicts all the time (issue 22 item 6).
+
+    Without the cache lock a hit found by one thread is evicted by another before its
+    ``move_to_end`` (KeyError), seen here within a few thousand calls at a short switch interval.
+    """
+    import sys
+    import threading
+
+    texts = heldout_pairs[0][:8]
+    want = Approximator.load(tiny_model_dir, cache_size=0).embed(texts)
+    shared = Approximator.load(tiny_model_dir, cache_size=4, batch_size=2, threads=1)
+    errors: list[BaseException] = []
+    mismatches: list[int] = []
+    start = threading.Barrier(8)
+
+    def worker(seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        try:
+            start.wait()
+            for _ in range(400):
+                rows = rng.choice(len(texts), size=3)
+                got = shared.embed([texts[i] for i in rows])
+                if not np.allclose(got, want[rows], atol=1e-5):
+                    mismatches.append(seed)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        pool = [threading.Thread(target=worker, args=(s,)) for s in range(8)]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join(timeout=120)
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors, errors[:3]
+    assert not mismatches
+    assert len(shared._cache) <= 4
+
+
+def test_embed_leaves_the_callers_numba_thread_count(tiny_model_dir: Path) -> None:
+    import threading
+
+    import numba
+
+    if numba.config.NUMBA_NUM_THREADS < 2:  # type: ignore[attr-defined]
+        pytest.skip("needs numba with 2+ threads to tell a change")
+    one = Approximator.load(tiny_model_dir, threads=1, cache_size=0)
+    before = numba.get_num_threads()
+    one.embed(["the caller keeps its numba threads"])
+    assert numba.get_num_threads() == before
+    seen: list[int] = []
+
+    def other() -> None:
+        numba.set_num_threads(2)
+        one.embed(["a worker thread too", "twice"])
+        seen.append(numba.get_num_threads())
+
+    t = threading.Thread(target=other)
+    t.start()
+    t.join()
+    assert seen == [2] and numba.get_num_threads() == before
 
 
 def test_inference_imports_neither_torch_nor_sentence_transformers(tiny_model_dir: Path) -> None:
