@@ -6,11 +6,12 @@ Example:
     >>> t.search(query_vector).where("year > 2020").limit(10).to_list()  # doctest: +SKIP
 """
 
+from lance_spiral.table.compress import CompressResult, compress_table
 from lance_spiral.table.create import create_table
 from lance_spiral.table.meta import FORMAT_VERSION, TableMeta
 from lance_spiral.table.query import Query
 from lance_spiral.table.snapshot import Snapshot
 from lance_spiral.table.table import MODES, CompressedTable, open_table
 
-__all__ = ["FORMAT_VERSION", "MODES", "CompressedTable", "Query", "Snapshot", "TableMeta",
-           "create_table", "open_table"]
+__all__ = ["FORMAT_VERSION", "MODES", "CompressResult", "CompressedTable", "Query", "Snapshot",
+           "TableMeta", "compress_table", "create_table", "open_table"]
