@@ -125,15 +125,61 @@ def like(column: str, key: str, pattern: str, *, case_insensitive: bool = False)
     return _guard(f"{_string_value(column, key)} {op} {sql_literal(pattern)}")
 
 
+def _jsonpath_literal(value: Any, key: str) -> str:
+    """``value`` as a literal of the JSONPath filter language Lance evaluates (jsonb crate)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, int) and -(2**63) <= value < 2**64:
+        return str(value)
+    if isinstance(value, int | float):
+        v = float(value)
+        if not math.isfinite(v):
+            raise InvalidInputError(f"cannot test list membership of {value!r} for key {key!r}")
+        # The path parser reads a leading digit run as an integer and then fails on ".5", so a
+        # float is written as ".<17 significant digits>e<exp>": exact, and parsed as a double.
+        mantissa, exp = f"{abs(v):.16e}".split("e")
+        sign = "-" if v < 0 else ""
+        return f"{sign}.{mantissa.replace('.', '')}e{int(exp) + 1}"
+    raise InvalidInputError(
+        f"cannot test list membership of {value!r} for key {key!r}"
+        " (use str, int, float, bool or None)"
+    )
+
+
 def array_contains(column: str, key: str, value: Any) -> str:
-    """Predicate: the value at ``key`` is a list that holds ``value``."""
-    if isinstance(value, bool) or value is None:
-        text = json.dumps(value)
-    elif isinstance(value, int | float | str):
-        text = str(value)
+    """Predicate: the value at ``key`` is a list holding an element equal to ``value``, type-exact.
+
+    Equality is JSON's, not text's: ``"1"`` does not match ``[1, 2]``, ``1`` does not match
+    ``["1"]``, ``"true"`` does not match ``[true]``, booleans never equal numbers, and numbers
+    compare as numbers (``1.0`` matches ``[1]``; integers exactly up to 2**64, larger ones as
+    doubles). Only the list's own elements count: ``1`` does not match ``[[1]]``, and a scalar
+    ``1`` at ``key`` is not a list holding 1.
+
+    How: a JSONPath filter over the list's elements, ``$[key][*] ? (@ == v || @[0] == $)``. The
+    jsonb engine compares an array element by its members, so ``[1]`` would equal ``1``; the
+    second arm makes such an element's test undecidable (``@[0]`` is a member, ``$`` the whole
+    metadata object, and a comparison with an object has no answer, which fails the element),
+    while for a scalar element ``@[0]`` selects nothing and the arm is plainly false. This needs
+    the column's documents to be JSON objects, as metadata always is.
+
+    Raises:
+        InvalidInputError: For a value that is not a str, int, float, bool or None, or NaN/inf.
+    """
+    where = _path(key)
+    # The path language has no empty string literal: "" is the one string below "\u0000".
+    if isinstance(value, str) and not value:
+        test = '@ < "\\u0000"'
     else:
-        raise InvalidInputError(f"cannot test list membership of {value!r} for key {key!r}")
-    return _guard(f"json_array_contains({column}, {_path(key)}, {sql_literal(text)})")
+        test = f"@ == {_jsonpath_literal(value, key)}"
+    path = "$[" + json.dumps(key, ensure_ascii=False) + "]"
+    members = sql_literal(f"{path}[*] ? ({test} || @[0] == $)")
+    return _guard(
+        f"json_extract({column}, {where}) LIKE '[%' AND json_exists({column}, {members})"
+    )
 
 
 def and_(parts: Sequence[str]) -> str:
