@@ -12,15 +12,12 @@ Conventions every codec follows:
   unit vectors (a zero vector stays zero).
 * ``code_bytes`` is the exact width of one code; ``param_bytes`` the exact size of the fitted
   parameters (codebooks, ranges, rotations...) as stored by :meth:`Codec.to_bytes`.
-* Serialised codecs are a small JSON header plus raw little-endian arrays, with a CRC32:
-  never pickle.
+* Serialised codecs are a small JSON header plus raw little-endian arrays, sealed by a CRC32
+  of the whole (:mod:`lance_spiral.codecs.container`): never pickle.
 """
 
 from __future__ import annotations
 
-import json
-import struct
-import zlib
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar, TypeVar
 
@@ -28,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from lance_spiral._validation import as_codes, as_query, as_vectors, check_int, check_metric
+from lance_spiral.codecs.container import MAGIC, pack_container, read_container
 from lance_spiral.errors import (
     CorruptDataError,
     FormatVersionError,
@@ -35,11 +33,7 @@ from lance_spiral.errors import (
     NotFittedError,
 )
 
-__all__ = ["MAGIC", "Codec", "normalize_rows"]
-
-MAGIC = b"LSCODEC1"
-_ALLOWED_DTYPES = {"uint8", "int8", "uint16", "int16", "uint32", "int32", "int64", "uint64",
-                   "float16", "float32", "float64"}
+__all__ = ["MAGIC", "Codec", "normalize_rows", "read_container"]
 
 C = TypeVar("C", bound="Codec")
 
@@ -146,33 +140,18 @@ class Codec(ABC):
 
     # ----------------------------------------------------------- serialisation
     def to_bytes(self) -> bytes:
-        """Serialise the fitted codec (versioned header + raw arrays + CRC32)."""
+        """Serialise the fitted codec: container v2, a JSON header + raw arrays + CRC32 of all.
+
+        See :mod:`lance_spiral.codecs.container` for the layout.
+        """
         self._require_fitted()
         state, arrays = self._get_state()
-        manifest = []
-        blobs = []
-        offset = 0
-        for key, arr in arrays.items():
-            a = np.ascontiguousarray(arr)
-            if a.dtype.name not in _ALLOWED_DTYPES:
-                raise InvalidParameterError(f"array {key!r} has unsupported dtype {a.dtype}")
-            raw = a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()
-            manifest.append({"name": key, "dtype": a.dtype.name, "shape": list(a.shape),
-                             "offset": offset, "nbytes": len(raw)})
-            blobs.append(raw)
-            offset += len(raw)
-        payload = b"".join(blobs)
-        header = {
-            "codec": self.name,
-            "format_version": self.format_version,
-            "params": self.params(),
-            "dim": self.dim,
-            "state": state,
-            "arrays": manifest,
-            "crc32": zlib.crc32(payload),
-        }
-        hb = json.dumps(header, separators=(",", ":")).encode("utf-8")
-        return MAGIC + struct.pack("<I", len(hb)) + hb + payload
+        header = {"codec": self.name, "format_version": self.format_version,
+                  "params": self.params(), "dim": self.dim, "state": state}
+        try:
+            return pack_container(header, arrays)
+        except CorruptDataError as exc:
+            raise InvalidParameterError(str(exc)) from exc
 
     @classmethod
     def from_bytes(cls: type[C], data: bytes) -> C:
@@ -192,17 +171,29 @@ class Codec(ABC):
                 f"codec {cls.name!r} data has format version {version!r}; this build reads"
                 f" versions 1..{cls.format_version} (upgrade lance-spiral?)"
             )
+        dim = header.get("dim")
+        if not isinstance(dim, int) or isinstance(dim, bool) or dim < 1:
+            raise CorruptDataError(f"corrupt {cls.name!r} codec header: dim is {dim!r}")
         try:
             codec = cls(**header["params"])
             codec._set_state(header.get("state", {}), arrays, version)
-            codec.dim = int(header["dim"])
-        except (KeyError, TypeError, ValueError, IndexError) as exc:
+            codec.dim = dim
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError,
+                OverflowError) as exc:
             if isinstance(exc, (FormatVersionError, CorruptDataError)):
                 raise
             raise CorruptDataError(f"corrupt {cls.name!r} codec parameters: {exc}") from exc
+        implied = codec._param_dim()
+        if implied is not None and implied != dim:
+            raise CorruptDataError(
+                f"{cls.name!r} codec header says dim={dim} but its parameters are for {implied}")
         return codec
 
     # ------------------------------------------------------------------ hooks
+    def _param_dim(self) -> int | None:
+        """The dimension the loaded parameters are for (``None``: they do not fix one)."""
+        return None
+
     def _check_fit_input(self, x: npt.NDArray[np.float32]) -> None:
         """Raise if ``x`` is too small to fit this codec (override as needed)."""
         return None
@@ -243,46 +234,3 @@ class Codec(ABC):
     def __repr__(self) -> str:
         state = f"dim={self.dim}" if self.fitted else "unfitted"
         return f"<{type(self).__name__} {self.spec} {state}>"
-
-
-def read_container(data: Any) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Parse a serialised codec into ``(header, arrays)``, checking size, magic and CRC32."""
-    if isinstance(data, memoryview):
-        data = data.tobytes()
-    if not isinstance(data, (bytes, bytearray)):
-        raise CorruptDataError(f"codec data must be bytes, got {type(data).__name__}")
-    if len(data) < len(MAGIC) + 4 or not data.startswith(MAGIC):
-        raise CorruptDataError("not lance-spiral codec data (bad magic or truncated header)")
-    (hlen,) = struct.unpack_from("<I", data, len(MAGIC))
-    start = len(MAGIC) + 4
-    if start + hlen > len(data):
-        raise CorruptDataError("codec data is truncated (header)")
-    try:
-        header = json.loads(bytes(data[start : start + hlen]).decode("utf-8"))
-        if not isinstance(header, dict):
-            raise ValueError("header is not an object")
-        manifest = header["arrays"]
-        payload = bytes(data[start + hlen :])
-        expected = sum(int(m["nbytes"]) for m in manifest)
-    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise CorruptDataError(f"corrupt codec header: {exc}") from exc
-    if len(payload) != expected:
-        raise CorruptDataError(
-            f"codec data is truncated or padded: {len(payload)} payload bytes, expected {expected}"
-        )
-    if zlib.crc32(payload) != header.get("crc32"):
-        raise CorruptDataError("codec data failed its CRC32 check (corrupt parameters)")
-    arrays: dict[str, np.ndarray] = {}
-    for m in manifest:
-        if m.get("dtype") not in _ALLOWED_DTYPES:
-            raise CorruptDataError(
-                f"codec array {m.get('name')!r} has bad dtype {m.get('dtype')!r}"
-            )
-        dt = np.dtype(m["dtype"]).newbyteorder("<")
-        off, nb = int(m["offset"]), int(m["nbytes"])
-        arr = np.frombuffer(payload, dtype=dt, count=nb // dt.itemsize, offset=off)
-        try:
-            arrays[m["name"]] = arr.reshape(m["shape"]).astype(dt.newbyteorder("="), copy=True)
-        except ValueError as exc:
-            raise CorruptDataError(f"codec array {m['name']!r} has a bad shape: {exc}") from exc
-    return header, arrays

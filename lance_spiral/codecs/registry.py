@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from lance_spiral.codecs.base import Codec, read_container
+from lance_spiral.codecs.base import Codec
+from lance_spiral.codecs.container import read_container
 from lance_spiral.errors import InvalidParameterError, UnknownCodecError
 
 __all__ = ["available_codecs", "get_codec_class", "load_codec", "make_codec", "parse_spec",

@@ -198,11 +198,19 @@ class _ResidualBase(Codec):
         if id_bytes_for(self._n_anchors) != id_bytes_for(int(state.get("n_anchors", -1))):
             raise CorruptDataError("centroid count does not match the stored code layout")
         self.stages = []
+        dim = int(c.shape[1])
         for s, m in enumerate(self._m_list):
             pq = ProductQuantizer(m=m, bits=self._bits, metric="ip")
             pq._set_state({}, {"codebooks": arrays[f"stage{s}_codebooks"]}, version)
-            pq.dim = int(c.shape[1])
+            assert pq.codebooks is not None
+            if pq.codebooks.shape[2] != -(-dim // m):
+                raise CorruptDataError(
+                    f"{self.name} stage {s} codebooks do not fit {dim}-d centroids")
+            pq.dim = dim
             self.stages.append(pq)
+
+    def _param_dim(self) -> int | None:
+        return None if self.centroids is None else int(self.centroids.shape[1])
 
 
 @register_codec

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import struct
-
 import numpy as np
 import pytest
 
 from lance_spiral.codecs import load_codec, make_codec
 from lance_spiral.codecs.base import MAGIC, normalize_rows
+from lance_spiral.codecs.container import pack_container, read_container
 from lance_spiral.errors import (
     CorruptDataError,
     DimensionError,
@@ -177,12 +175,11 @@ def test_flipped_byte_is_detected(fitted) -> None:
 
 
 def _rewrite_header(blob: bytes, **changes) -> bytes:
-    (hlen,) = struct.unpack_from("<I", blob, len(MAGIC))
-    start = len(MAGIC) + 4
-    header = json.loads(blob[start : start + hlen])
+    """The same codec re-sealed with header fields changed (a valid checksum, bad content)."""
+    header, arrays = read_container(blob)
     header.update(changes)
-    hb = json.dumps(header).encode()
-    return MAGIC + struct.pack("<I", len(hb)) + hb + blob[start + hlen :]
+    header.pop("arrays")
+    return pack_container(header, arrays)
 
 
 def test_future_format_version(fitted) -> None:
