@@ -4,6 +4,11 @@ The candidate code of a vector ``x`` is the sign pattern of ``x - centre`` packe
 words. Candidates are the rows of smallest Hamming distance to the query's pattern; since the
 distances are small integers, the best ``k'`` come from a histogram (a counting sort), not a
 heap: one pass over the distances, O(n).
+
+Rows of a table version that are deleted (or belong to a dropped fragment) stay in the arrays
+until they are compacted; the scans take an ``alive`` mask and never return such rows. A second,
+finer candidate stage scores the sign codes against the float query itself (``<q, sign(x - c)>``,
+asymmetric: no query quantisation) with a per-byte lookup table, :func:`sign_dot_rows`.
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ __all__ = [
     "hamming_candidates_rows",
     "pack_signs",
     "popcount64",
+    "sign_dot_rows",
+    "sign_lut",
     "words_per_code",
 ]
 
@@ -58,6 +65,20 @@ def pack_signs(
 def _hamming_all(codes: np.ndarray, q: np.ndarray, out: np.ndarray) -> None:
     n, w = codes.shape
     for i in nb.prange(n):
+        d = np.int64(0)
+        for j in range(w):
+            d += np.int64(popcount64(codes[i, j] ^ q[j]))  # type: ignore[call-arg]
+        out[i] = d
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _hamming_alive(codes: np.ndarray, alive: np.ndarray, q: np.ndarray, out: np.ndarray,
+                   dead: int) -> None:
+    n, w = codes.shape
+    for i in nb.prange(n):
+        if not alive[i]:
+            out[i] = dead
+            continue
         d = np.int64(0)
         for j in range(w):
             d += np.int64(popcount64(codes[i, j] ^ q[j]))  # type: ignore[call-arg]
@@ -106,14 +127,31 @@ def _select_smallest(dist: np.ndarray, k: int, max_d: int) -> np.ndarray:
 
 
 def hamming_candidates(
-    codes: npt.NDArray[np.uint64], q: npt.NDArray[np.uint64], k: int
+    codes: npt.NDArray[np.uint64],
+    q: npt.NDArray[np.uint64],
+    k: int,
+    alive: npt.NDArray[np.bool_] | None = None,
 ) -> npt.NDArray[np.int64]:
-    """Row indices of the ``k`` codes nearest to ``q`` in Hamming distance (unordered)."""
+    """Row indices of the ``k`` codes nearest to ``q`` in Hamming distance (unordered).
+
+    Args:
+        codes: ``uint64[n, words]`` sign codes.
+        q: The query's code ``uint64[words]``.
+        k: Candidates wanted (fewer come back when fewer rows are alive).
+        alive: ``bool[n]``: rows that may be returned (``None``: all).
+    """
     n = codes.shape[0]
-    if k >= n:
-        return np.arange(n, dtype=np.int64)
-    dist = np.empty(n, dtype=np.int64)
-    _hamming_all(codes, q, dist)
+    if alive is None:
+        if k >= n:
+            return np.arange(n, dtype=np.int64)
+        dist = np.empty(n, dtype=np.int64)
+        _hamming_all(codes, q, dist)
+    else:
+        if k >= n:
+            return np.flatnonzero(alive[:n]).astype(np.int64)
+        dist = np.empty(n, dtype=np.int64)
+        max_d = codes.shape[1] * 64
+        _hamming_alive(codes, alive, q, dist, max_d + 1)
     return np.asarray(_select_smallest(dist, k, codes.shape[1] * 64))
 
 
@@ -122,10 +160,57 @@ def hamming_candidates_rows(
     rows: npt.NDArray[np.int64],
     q: npt.NDArray[np.uint64],
     k: int,
+    alive: npt.NDArray[np.bool_] | None = None,
 ) -> npt.NDArray[np.int64]:
     """Like :func:`hamming_candidates`, restricted to ``rows``; returns row indices."""
+    rows = np.asarray(rows, dtype=np.int64)
+    if alive is not None:
+        rows = rows[alive[rows]]
     if k >= rows.shape[0]:
         return rows
     dist = np.empty(rows.shape[0], dtype=np.int64)
     _hamming_rows(codes, rows, q, dist)
     return rows[_select_smallest(dist, k, codes.shape[1] * 64)]
+
+
+def sign_lut(q: npt.NDArray[np.float32], words: int) -> npt.NDArray[np.float32]:
+    """Per-byte lookup table ``float32[8 * words, 256]`` of a float query.
+
+    Entry ``[b, v]`` is the sum of the query's coordinates ``8 b + i`` over the bits ``i`` set in
+    the byte value ``v`` (little-endian order, as :func:`pack_signs` packs them).
+    """
+    qp = np.zeros(words * 64, dtype=np.float32)
+    qp[: q.shape[0]] = q
+    bit = ((np.arange(256)[:, None] >> np.arange(8)[None, :]) & 1).astype(np.float32)
+    return np.ascontiguousarray(qp.reshape(words * 8, 8) @ bit.T, dtype=np.float32)
+
+
+@nb.njit(cache=True, nogil=True)
+def _sign_dot_rows(codes: np.ndarray, rows: np.ndarray, lut: np.ndarray, out: np.ndarray) -> None:
+    w = codes.shape[1]
+    for t in range(rows.shape[0]):
+        i = rows[t]
+        s = np.float32(0.0)
+        for j in range(w):
+            word = codes[i, j]
+            for b in range(8):
+                s += lut[j * 8 + b, (word >> np.uint64(8 * b)) & np.uint64(255)]
+        out[t] = s
+
+
+def sign_dot_rows(
+    codes: npt.NDArray[np.uint64], rows: npt.NDArray[np.int64], lut: npt.NDArray[np.float32]
+) -> npt.NDArray[np.float32]:
+    """Asymmetric scores of the sign codes of ``rows`` against a float query.
+
+    The score is the sum of the query's coordinates where the code's bit is set (``lut`` from
+    :func:`sign_lut`).
+
+    ``<q, sign(x - c)> = 2 * score - sum(q)``, so ranking by this score ranks by the estimate
+    of ``<q, x - c>`` from one bit per dimension and a float query: much closer to the true order
+    than the Hamming distance to the query's own signs.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    out = np.empty(rows.shape[0], dtype=np.float32)
+    _sign_dot_rows(codes, rows, lut, out)
+    return out

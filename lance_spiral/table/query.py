@@ -1,19 +1,20 @@
 """The query builder of compressed tables (LanceDB idiom) and the search it runs.
 
-``t.search(v).where("sql", prefilter=True).limit(k).nprobes(n).rerank(k2).to_arrow()``
+``t.search(v).where({"year": {"$gte": 2000}}).limit(k).nprobes(n).rerank(k2).to_arrow()``
 
 A query runs on one :class:`~lance_spiral.table.snapshot.Snapshot` of the table, taken once
-when it executes: the version's in-memory arrays (hot state) give row positions and scores
-(:mod:`lance_spiral.table.search`), and only the final rows' payload is read from the same
-version's dataset (``take``). In ``alongside`` mode with a Lance vector index, Lance's index
-gives ``k'`` candidates (with ``nprobes``, the prefilter applied inside Lance) and the codes
-re-rank them from memory.
+when it executes: the version's hot state gives row positions and scores
+(:mod:`lance_spiral.table.search`), the positions map to that version's Lance row ids, and only
+the final rows' payload is read, by row id, from the same version's dataset. In ``alongside``
+mode with a Lance vector index, Lance's index gives ``k'`` candidates (with ``nprobes``, the
+prefilter applied inside Lance) and the codes re-rank them (:mod:`lance_spiral.table.candidates`).
+See ``docs/search.md``.
 """
 
 from __future__ import annotations
 
 import os
-import warnings
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
@@ -22,19 +23,19 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from lance_spiral._validation import as_query, check_int, check_metric
-from lance_spiral.codecs import normalize_rows
-from lance_spiral.errors import InvalidInputError, InvalidParameterError
+from lance_spiral.errors import CorruptDataError, InvalidInputError, InvalidParameterError
 from lance_spiral.kernels.threads import single_thread
-from lance_spiral.kernels.topk import topk
-from lance_spiral.table.ingest import vectors_from_arrow
+from lance_spiral.table.candidates import lance_candidates
 from lance_spiral.table.meta import TableMeta
 from lance_spiral.table.search import search_codes
 from lance_spiral.table.snapshot import Snapshot
-from lance_spiral.table.sql import lance_error
+from lance_spiral.table.sql import filter_sql, lance_error
 from lance_spiral.table.state import HotState
-from lance_spiral.table.tune import DEFAULT_TARGET, tune_depth, tune_nprobes
+from lance_spiral.table.tune import DEFAULT_TARGET, tune_depth, tune_depth2, tune_nprobes
 
 __all__ = ["Query", "SnapshotSource"]
+
+Hits = tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]
 
 
 class SnapshotSource(Protocol):
@@ -42,6 +43,11 @@ class SnapshotSource(Protocol):
 
     uri: str
     meta: TableMeta
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The table's Arrow schema (to compile dict filters)."""
+        ...
 
     def snapshot(self) -> Snapshot:
         """The table's current version, taken at once."""
@@ -59,20 +65,38 @@ class Query:
         self._prefilter = True
         self._nprobes: int | None = None
         self._depth: int | None = None
+        self._candidates: int | None = None
         self._select: list[str] | None = None
         self._with_vectors = False
         self._target = DEFAULT_TARGET
         self._exact = 0
 
-    def where(self, sql: str, prefilter: bool = True) -> Query:
-        """Filter rows with a Lance SQL expression (before the vector search by default)."""
-        if not isinstance(sql, str) or not sql.strip():
-            raise InvalidInputError("where() needs a non-empty SQL string")
-        self._where, self._prefilter = sql, bool(prefilter)
+    def where(self, filter: Mapping[str, Any] | None = None, prefilter: bool = True, *,
+              sql: str | None = None) -> Query:
+        """Filter rows, before the vector search (``prefilter=True``) or after it.
+
+        Args:
+            filter: A dict filter (``{"year": {"$gte": 2000}}``; the language is in
+                :mod:`lance_spiral.table.sql.filters`): safe for untrusted input.
+            prefilter: Filter first (exact top-k among matching rows) or the top-k afterwards
+                (may return fewer than ``limit`` rows).
+            sql: A raw Lance SQL predicate instead: TRUSTED input only (never a user's or a
+                model's text).
+
+        Raises:
+            InvalidInputError: A string given as ``filter`` (use ``sql=``), both or neither
+                given, an unknown column or operator, a value of the wrong type.
+        """
+        m = self._t.meta
+        pred = filter_sql(filter, sql, self._t.schema,
+                          protected=[*m.internal_columns(), m.vector_column], what="where()")
+        if pred is None:
+            raise InvalidInputError("where() needs a dict filter or sql=")
+        self._where, self._prefilter = pred, bool(prefilter)
         return self
 
     def limit(self, k: int) -> Query:
-        """Number of results per query."""
+        """Number of results per query (fewer come back when fewer rows match)."""
         self._k = check_int(k, "limit", lo=1)
         return self
 
@@ -82,13 +106,22 @@ class Query:
         return self
 
     def rerank(self, k2: int) -> Query:
-        """Candidates re-scored with the table codec (``k'``); default picks it automatically."""
+        """Candidates re-scored with the table codec (``k'``); default picks it automatically.
+
+        In the ``disk`` memory mode these are the codes read from the table per query.
+        """
         self._depth = check_int(k2, "rerank", lo=1)
+        return self
+
+    def candidates(self, n: int) -> Query:
+        """Disk memory mode: 1-bit (Hamming) candidates narrowed to the ``rerank`` ones."""
+        self._candidates = check_int(n, "candidates", lo=1)
         return self
 
     def recall_target(self, target: float) -> Query:
         """Recall the automatic ``rerank`` depth and ``nprobes`` aim for (default 0.98)."""
-        if not isinstance(target, (int, float)) or not 0.0 < float(target) <= 1.0:
+        if isinstance(target, bool) or not isinstance(target, (int, float)) \
+                or not 0.0 < float(target) <= 1.0:
             raise InvalidParameterError(f"recall_target must be in (0, 1], got {target!r}")
         self._target = float(target)
         return self
@@ -147,7 +180,7 @@ class Query:
             isinstance(self._q, list) and len(self._q) > 0 and isinstance(
                 self._q[0], (list, tuple, np.ndarray)))
         state = snap.state
-        if m.dim is None or state is None or state.n == 0:
+        if m.dim is None or state is None or state.n_live == 0:
             as_query(self._q, dim=m.dim, name="query")
             return self._empty(snap, cols, batch, want_vec)
         q = as_query(self._q, dim=m.dim, name="query")
@@ -159,15 +192,13 @@ class Query:
             keep = self._postfilter(snap, state, pos)
             qi, pos, scores = qi[keep], pos[keep], scores[keep]
         uniq, inv = np.unique(pos, return_inverse=True)
-        fetched = (snap.dataset.take(uniq, columns=[m.id_column, *cols])
-                   if len(uniq) else None)
+        fetched = _take_payload(snap, state, uniq, [m.id_column, *cols])
         out: dict[str, Any] = {}
+        idx = pa.array(inv.astype(np.int64))
         for c in [*cols, m.id_column]:
-            typ = snap.dataset.schema.field(c).type
-            out[c] = fetched.column(c).take(pa.array(inv)) if fetched is not None else \
-                pa.array([], typ)
+            out[c] = fetched.column(c).take(idx)
         if want_vec:
-            vec = state.codec.decode(state.codes[pos]) if len(pos) else \
+            vec = state.codec.decode(state.fetch_codes(pos)) if len(pos) else \
                 np.zeros((0, m.dim), np.float32)
             out[m.vector_column] = pa.FixedSizeListArray.from_arrays(
                 pa.array(vec.reshape(-1), pa.float32()), m.dim)
@@ -206,42 +237,50 @@ class Query:
         if self._where is None or not self._prefilter:
             return None
         try:
-            tbl = snap.dataset.to_table(columns=[], with_row_id=True, filter=self._where)
+            tbl = snap.dataset.to_table(columns=[], with_row_address=True, filter=self._where)
         except (ValueError, OSError) as exc:
             raise lance_error(exc, self._where) from exc
-        rid = tbl.column("_rowid").to_numpy().astype(np.uint64)
-        return np.sort(state.positions_of(rid))
+        addr = tbl.column("_rowaddr").to_numpy().astype(np.uint64)
+        return np.sort(state.positions_of_addresses(addr))
 
     def _postfilter(self, snap: Snapshot, state: HotState, pos: npt.NDArray[np.int64]
                     ) -> npt.NDArray[np.bool_]:
-        rid = state.rowids[pos]
+        rid = state.rowids_at(pos)
         ids = ", ".join(str(int(r)) for r in np.unique(rid))
+        pred = f"({self._where}) AND _rowid IN ({ids})"
         try:
-            tbl = snap.dataset.to_table(columns=[], with_row_id=True,
-                                        filter=f"({self._where}) AND _rowid IN ({ids})")
+            tbl = snap.dataset.to_table(columns=[], with_row_id=True, filter=pred)
         except (ValueError, OSError) as exc:
             raise lance_error(exc, self._where) from exc
         ok = tbl.column("_rowid").to_numpy().astype(np.uint64)
         return np.isin(rid, ok)
 
     def _run(self, snap: Snapshot, state: HotState, q: npt.NDArray[np.float32]
-             ) -> list[tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]]:
+             ) -> list[Hits]:
         m = snap.meta
         k = self._k
         if snap.has_vector_index():
             with single_thread():
-                return [self._lance_candidates(snap, state, row, k) for row in q]
+                return [lance_candidates(snap, state, row, k, depth=self._depth,
+                                         nprobes=self._nprobes, where=self._where,
+                                         prefilter=self._prefilter, exact=self._exact)
+                        for row in q]
         pool = self._pool(snap, state)
-        depth = self._depth or self._auto_depth(state, k, m.metric)
+        disk = state.codes is None
+        if disk:
+            depth = self._candidates or self._auto_depth(state, k, m.metric)
+            depth2 = self._depth or self._auto_depth2(state, k, depth, m.metric)
+            depth = max(depth, depth2)
+        else:
+            depth, depth2 = self._depth or self._auto_depth(state, k, m.metric), None
         nprobes = self._nprobes
         if nprobes is None and state.centroids is not None and pool is None:
             nprobes = self._auto_nprobes(state, k, depth, m.metric)
 
-        def one(row: npt.NDArray[np.float32]
-                ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+        def one(row: npt.NDArray[np.float32]) -> Hits:
             with single_thread():
                 return search_codes(state, row, k, depth=depth, nprobes=nprobes,
-                                    metric=m.metric, pool=pool)
+                                    metric=m.metric, pool=pool, depth2=depth2)
 
         workers = min(len(q) // 4, os.cpu_count() or 1)
         if workers <= 1:
@@ -249,60 +288,37 @@ class Query:
         with ThreadPoolExecutor(max_workers=workers) as ex:
             return list(ex.map(one, q))
 
-    def _auto_depth(self, state: HotState, k: int, metric: str) -> int:
-        key = ("depth", k, self._target)
+    def _tuned(self, state: HotState, key: tuple[Any, ...], fn: Any) -> int:
         if key not in state.tuned:
             with single_thread():
-                state.tuned[key] = tune_depth(state, k, metric=metric, target=self._target)
-        depth: int = state.tuned[key]
-        return depth
+                state.tuned[key] = int(fn())
+        value: int = state.tuned[key]
+        return value
+
+    def _auto_depth(self, state: HotState, k: int, metric: str) -> int:
+        return self._tuned(state, ("depth", k, self._target), lambda: tune_depth(
+            state, k, metric=metric, target=self._target))
+
+    def _auto_depth2(self, state: HotState, k: int, depth: int, metric: str) -> int:
+        return self._tuned(state, ("depth2", k, depth, self._target), lambda: tune_depth2(
+            state, k, depth, metric=metric, target=self._target))
 
     def _auto_nprobes(self, state: HotState, k: int, depth: int, metric: str) -> int:
-        key = ("nprobes", k, depth, self._target)
-        if key not in state.tuned:
-            with single_thread():
-                state.tuned[key] = tune_nprobes(state, k, depth, metric=metric,
-                                                target=self._target)
-        nprobes: int = state.tuned[key]
-        return nprobes
+        return self._tuned(state, ("nprobes", k, depth, self._target), lambda: tune_nprobes(
+            state, k, depth, metric=metric, target=self._target))
 
-    def _lance_candidates(self, snap: Snapshot, state: HotState, q: npt.NDArray[np.float32],
-                          k: int) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-        m = snap.meta
-        depth = max(self._depth or 4 * k, k)
-        nearest: dict[str, Any] = {"column": m.vector_column, "q": q, "k": depth,
-                                   "nprobes": self._nprobes or 20}
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                tbl = snap.dataset.to_table(columns=["_distance"], with_row_id=True,
-                                            nearest=nearest, filter=self._where,
-                                            prefilter=self._prefilter)
-        except (ValueError, OSError) as exc:
-            raise lance_error(exc, self._where) from exc
-        cand = state.positions_of(tbl.column("_rowid").to_numpy().astype(np.uint64))
-        if len(cand) == 0:
-            return np.zeros(0, np.float32), np.zeros(0, np.int64)
-        codec = state.codec
-        keep = min(max(k, self._exact), len(cand))
-        vals, idx = topk(codec.score(codec.prepare(q), state.codes[cand]), keep)
-        pos = cand[idx[0]]
-        if self._exact == 0:
-            return vals[0][:k], pos[:k]
-        return self._exact_scores(snap, state, q, pos, k)
 
-    def _exact_scores(self, snap: Snapshot, state: HotState, q: npt.NDArray[np.float32],
-                      pos: npt.NDArray[np.int64], k: int
-                      ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
-        m = snap.meta
-        order = np.argsort(pos)
-        tbl = snap.dataset.take(pos[order], columns=[m.vector_column])
-        x = vectors_from_arrow(tbl.column(m.vector_column), m.vector_column)
-        if m.metric == "l2":
-            s = -((x - q[None, :]) ** 2).sum(axis=1)
-        elif m.metric == "cosine":
-            s = (normalize_rows(x) @ normalize_rows(q[None, :])[0])
-        else:
-            s = x @ q
-        best = np.argsort(-s, kind="stable")[:k]
-        return s[best].astype(np.float32), pos[order][best]
+def _take_payload(snap: Snapshot, state: HotState, uniq: npt.NDArray[np.int64],
+                  cols: list[str]) -> pa.Table:
+    """Payload rows of the given positions, fetched by row id from the snapshot's version."""
+    if len(uniq) == 0:
+        schema = snap.dataset.schema
+        return pa.table({c: pa.array([], schema.field(c).type) for c in cols})
+    rid = state.rowids_at(uniq)
+    tbl = snap.dataset._take_rows(pa.array(rid, pa.uint64()), columns=[*cols, "_rowid"])
+    got = tbl.column("_rowid").to_numpy()
+    if len(got) != len(rid) or not np.array_equal(got.astype(np.uint64), rid):
+        raise CorruptDataError(
+            f"table {snap.uri} version {snap.version}: rows fetched by id do not match the"
+            f" version's search state ({len(got)} of {len(rid)} rows)")
+    return tbl

@@ -1,9 +1,13 @@
-"""Top-k search of one query over a table version's hot state (no Lance I/O).
+"""Top-k search of one query over a table version's hot state.
 
 ``compressed`` tables: the 1-bit candidate codes are scanned (all rows, the probed IVF partitions,
 or the rows a prefilter kept) with a Hamming kernel; the best ``k'`` candidates are re-scored with
 the table's codec (e.g. SQ8) and the top ``k`` kept. Small tables (or small filtered sets) are
-scored exhaustively with the codec.
+scored exhaustively with the codec. In the ``disk`` memory mode the codes are not resident: the
+Hamming candidates are narrowed further by scoring their sign bits against the float query
+(:func:`~lance_spiral.kernels.hamming.sign_dot_rows`), and only the best ``depth2`` codes are read
+from the table. Rows not in the version (deleted) are never returned; fewer than ``k`` rows come
+back when fewer exist.
 """
 
 from __future__ import annotations
@@ -12,13 +16,24 @@ import numpy as np
 import numpy.typing as npt
 
 from lance_spiral.codecs import normalize_rows
-from lance_spiral.kernels.hamming import hamming_candidates, hamming_candidates_rows, pack_signs
+from lance_spiral.kernels.hamming import (
+    hamming_candidates,
+    hamming_candidates_rows,
+    pack_signs,
+    sign_dot_rows,
+    sign_lut,
+)
 from lance_spiral.kernels.topk import topk
 from lance_spiral.table.state import HotState
 
-__all__ = ["FLAT_LIMIT", "probe_partitions", "search_codes"]
+__all__ = ["FLAT_LIMIT", "narrow_by_signs", "probe_partitions", "search_codes"]
 
 FLAT_LIMIT = 8192
+Hits = tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]
+
+
+def _empty() -> Hits:
+    return np.zeros(0, np.float32), np.zeros(0, np.int64)
 
 
 def probe_partitions(state: HotState, qs: npt.NDArray[np.float32], nprobes: int, metric: str
@@ -32,42 +47,90 @@ def probe_partitions(state: HotState, qs: npt.NDArray[np.float32], nprobes: int,
     return np.argpartition(-s, p - 1)[:p].astype(np.int64)
 
 
+def narrow_by_signs(state: HotState, qs: npt.NDArray[np.float32],
+                    cand: npt.NDArray[np.int64], depth2: int) -> npt.NDArray[np.int64]:
+    """The ``depth2`` candidates whose sign codes score best against the float query ``qs``."""
+    if len(cand) <= depth2 or state.bits is None:
+        return cand
+    lut = sign_lut(qs, state.bits.shape[1])
+    s = sign_dot_rows(state.bits, cand, lut)
+    return cand[np.argpartition(-s, depth2 - 1)[:depth2]]
+
+
+def _rerank(state: HotState, prep: object, cand: npt.NDArray[np.int64], k: int) -> Hits:
+    if len(cand) == 0:
+        return _empty()
+    codec = state.codec
+    vals, idx = topk(codec.score(prep, state.fetch_codes(cand)), min(k, len(cand)))
+    return vals[0], cand[idx[0]]
+
+
+def _exhaustive(state: HotState, prep: object, k: int,
+                pool: npt.NDArray[np.int64] | None) -> Hits:
+    """Score every row (or the pool) with the codec; streamed from the table in disk mode."""
+    codec = state.codec
+    if pool is not None:
+        return _rerank(state, prep, pool, k)
+    if state.codes is not None:
+        if state.alive is None:
+            vals, idx = topk(codec.score(prep, state.codes), min(k, state.n))
+            return vals[0], idx[0]
+        return _rerank(state, prep, state.live_positions(), k)
+    best_v: list[npt.NDArray[np.float32]] = []
+    best_p: list[npt.NDArray[np.int64]] = []
+    for pos, codes in state.iter_codes():
+        if len(pos) == 0:
+            continue
+        if state.alive is not None:
+            keep = state.alive[pos]
+            pos, codes = pos[keep], codes[keep]
+            if len(pos) == 0:
+                continue
+        vals, idx = topk(codec.score(prep, codes), min(k, len(pos)))
+        best_v.append(vals[0])
+        best_p.append(pos[idx[0]])
+    if not best_v:
+        return _empty()
+    allv, allp = np.concatenate(best_v), np.concatenate(best_p)
+    vals, idx = topk(allv, min(k, len(allv)))
+    return vals[0], allp[idx[0]]
+
+
 def search_codes(
     state: HotState, q: npt.NDArray[np.float32], k: int, *, depth: int, nprobes: int | None,
-    metric: str, pool: npt.NDArray[np.int64] | None = None,
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    metric: str, pool: npt.NDArray[np.int64] | None = None, depth2: int | None = None,
+) -> Hits:
     """Top-``k`` of one query over the hot state: ``(scores, positions)`` best first.
 
     Args:
         state: The table version's arrays.
         q: One query ``[dim]``.
-        k: Results wanted.
-        depth: Candidates re-scored by the codec (``k'``).
+        k: Results wanted (fewer when the version, or the pool, holds fewer rows).
+        depth: Hamming candidates (``k'``); in RAM mode all of them are re-scored by the codec.
         nprobes: IVF partitions to scan (``None``: all).
         metric: Table metric.
-        pool: Restrict to these row positions (a prefilter's result).
+        pool: Restrict to these live row positions (a prefilter's result).
+        depth2: Disk mode: candidates whose codes are read and re-scored (``None``: ``depth``).
     """
-    codec = state.codec
-    size = state.n if pool is None else len(pool)
+    size = state.n_live if pool is None else len(pool)
     if size == 0:
-        return np.zeros(0, np.float32), np.zeros(0, np.int64)
-    prep = codec.prepare(q)
-    if state.bits is None or state.centre is None or size <= max(FLAT_LIMIT, depth):
-        codes = state.codes if pool is None else state.codes[pool]
-        vals, idx = topk(codec.score(prep, codes), min(k, size))
-        pos = idx[0] if pool is None else pool[idx[0]]
-        return vals[0], pos
+        return _empty()
+    prep = state.codec.prepare(q)
+    disk = state.codes is None
+    if state.bits is None or state.centre is None:
+        return _exhaustive(state, prep, k, pool)
+    if not disk and size <= max(FLAT_LIMIT, depth):
+        return _exhaustive(state, prep, k, pool)
     qs = normalize_rows(q[None, :])[0] if metric == "cosine" else q
     qb = pack_signs(qs[None, :], state.centre).view(np.uint64)[0]
     nlist = 0 if state.centroids is None else len(state.centroids)
     if pool is None and nlist and nprobes is not None and nprobes < nlist:
         rows = state.partition_rows(probe_partitions(state, qs, nprobes, metric))
-        cand = hamming_candidates_rows(state.bits, rows, qb, depth)
+        cand = hamming_candidates_rows(state.bits, rows, qb, depth, state.alive)
     elif pool is None:
-        cand = hamming_candidates(state.bits, qb, depth)
+        cand = hamming_candidates(state.bits, qb, depth, state.alive)
     else:
         cand = hamming_candidates_rows(state.bits, pool, qb, depth)
-    if len(cand) == 0:
-        return np.zeros(0, np.float32), np.zeros(0, np.int64)
-    vals, idx = topk(codec.score(prep, state.codes[cand]), min(k, len(cand)))
-    return vals[0], cand[idx[0]]
+    if disk:
+        cand = narrow_by_signs(state, qs, cand, depth2 or depth)
+    return _rerank(state, prep, cand, k)

@@ -2,7 +2,9 @@
 
 A query reads row positions from the hot state and payload from the dataset; both must belong to
 the same version, or hits are paired with the wrong rows when another thread commits in between.
-A :class:`Snapshot` holds them together and never changes.
+A :class:`Snapshot` holds them together and never changes: the state's positions map to Lance
+row ids of that version (:meth:`HotState.rowids_at`), and the payload is fetched by row id from
+the snapshot's own dataset, never by a position that a later delete could shift.
 """
 
 from __future__ import annotations
@@ -52,10 +54,10 @@ class Snapshot:
 
     def has_vector_index(self) -> bool:
         """Whether the float column has a Lance vector index (alongside mode); cached per state."""
-        if self.state is not None and "has_index" in self.state.tuned:
-            return bool(self.state.tuned["has_index"])
+        if self.state is not None and "has_index" in self.state.cache:
+            return bool(self.state.cache["has_index"])
         found = self.meta.mode == "alongside" and any(
             self.meta.vector_column in idx.get("fields", []) for idx in list_indices(self.dataset))
         if self.state is not None:
-            self.state.tuned["has_index"] = found
+            self.state.cache["has_index"] = found
         return found

@@ -31,7 +31,8 @@ from lance_spiral.table.meta import TableMeta
 from lance_spiral.table.query import Query
 from lance_spiral.table.snapshot import Snapshot, list_indices
 from lance_spiral.table.sql import lance_error, sql_in
-from lance_spiral.table.state import HotState, load_state
+from lance_spiral.table.hotload import StateCache
+from lance_spiral.table.state import HotState, check_memory
 from lance_spiral.table.writes import add_rows, delete_rows, update_rows, upsert_rows
 
 __all__ = ["MODES", "CompressedTable", "open_table"]
@@ -40,8 +41,13 @@ MODES = ("compressed", "alongside")
 _LANCE_METRIC = {"cosine": "cosine", "ip": "dot", "l2": "l2"}
 
 
-def open_table(uri: str, *, version: int | None = None) -> CompressedTable:
+def open_table(uri: str, *, version: int | None = None, memory: str = "ram",
+               cache_dir: str | None = None) -> CompressedTable:
     """Open an existing compressed table (latest version, or ``version`` read-only).
+
+    ``memory="disk"`` keeps only the 1-bit candidate codes and IVF partitions in RAM and reads
+    the re-rank codes of each query's few candidates from the table (through the local folder
+    ``cache_dir`` if given, e.g. for ``s3://``); ``"ram"`` (default) keeps every code resident.
 
     Raises:
         NotFoundError: No table at ``uri`` (or no such version).
@@ -52,19 +58,21 @@ def open_table(uri: str, *, version: int | None = None) -> CompressedTable:
     except (ValueError, OSError) as exc:
         raise NotFoundError(f"no lance table at {uri}" + (
             f" with version {version}" if version is not None else "") + f": {exc}") from exc
-    return CompressedTable(uri, ds, read_only=version is not None)
+    return CompressedTable(uri, ds, read_only=version is not None, memory=memory,
+                           cache_dir=cache_dir)
 
 
 class CompressedTable:
     """A Lance table of compressed vectors (see module docs). Create with :func:`create_table`."""
 
-    def __init__(self, uri: str, ds: lance.LanceDataset, *, read_only: bool = False) -> None:
+    def __init__(self, uri: str, ds: lance.LanceDataset, *, read_only: bool = False,
+                 memory: str = "ram", cache_dir: str | None = None) -> None:
         self.uri = uri
         self._ds = ds
         self.meta = TableMeta.from_schema(ds.schema, uri)
         self._side = SideStore(uri)
         self._read_only = read_only
-        self._state: HotState | None = None
+        self._states = StateCache(self._side, memory=check_memory(memory), cache_dir=cache_dir)
         self._state_lock = threading.RLock()
         if "://" not in uri or uri.startswith("file://"):
             add_params_dir(self._side.root)
@@ -138,9 +146,8 @@ class CompressedTable:
     def _reload(self, ds: lance.LanceDataset) -> None:
         meta = TableMeta.from_schema(ds.schema, self.uri)
         with self._state_lock:
-            self._ds, self.meta = ds, meta
-            if self._state is not None and self._state.version != ds.version:
-                self._state = None
+            if int(ds.version) >= int(self._ds.version):
+                self._ds, self.meta = ds, meta
 
     def _writable(self) -> None:
         if self._read_only:
@@ -149,26 +156,40 @@ class CompressedTable:
         self._reload(lance.dataset(self.uri))
 
     def hot_state(self) -> HotState:
-        """The in-memory search arrays of this version (loaded on first use)."""
-        return self._snapshot_state(self._ds, self.meta)
+        """The search arrays of this version (built on first use, then extended per version).
 
-    def _snapshot_state(self, ds: lance.LanceDataset, meta: TableMeta) -> HotState:
-        with self._state_lock:
-            state = self._state
-            if state is None or state.version != ds.version:
-                state = load_state(ds, meta, self._side)
-                if ds.version == self._ds.version:
-                    self._state = state
-            return state
+        Raises:
+            TableError: The table has no codec yet (no rows were ever added).
+        """
+        state = self.snapshot().state
+        if state is None:
+            raise TableError(f"table {self.uri} has no rows yet (no codec, no search state)")
+        return state
 
     def snapshot(self) -> Snapshot:
-        """This handle's version, taken at once: dataset, metadata and hot state together."""
+        """This handle's version, taken at once: dataset, metadata and hot state together.
+
+        Thread-safe: a write on another thread moves the handle to a new version, never the
+        parts of a snapshot already taken (see :mod:`lance_spiral.table.snapshot`).
+        """
         with self._state_lock:
             ds, meta = self._ds, self.meta
-        state = None
-        if meta.codec_file is not None and ds.count_rows() > 0:
-            state = self._snapshot_state(ds, meta)
+        state = None if meta.codec_file is None else self._states.get(ds, meta)
         return Snapshot(uri=self.uri, dataset=ds, meta=meta, side=self._side, state=state)
+
+    @property
+    def memory(self) -> str:
+        """Memory mode of this handle's search state: ``"ram"`` or ``"disk"``."""
+        return self._states.memory
+
+    def resident_bytes(self) -> int:
+        """Bytes of this version's search state held in RAM (built first if needed).
+
+        ``"ram"`` mode: codes, 1-bit candidate codes, partitions; ``"disk"`` mode: only the
+        candidate codes and partitions (see ``docs/search.md``). Payload is never resident.
+        """
+        state = self.snapshot().state
+        return 0 if state is None else state.resident_bytes()
 
     # ----------------------------------------------------------------------- writes
     def add(self, data: Any, *, progress: bool = False) -> int:

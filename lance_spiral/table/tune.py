@@ -1,10 +1,10 @@
-"""Automatic choice of the re-rank depth ``k'`` (and IVF ``nprobes``) for a recall target.
+"""Automatic choice of the re-rank depths (and IVF ``nprobes``) for a recall target.
 
 Real queries sit farther from the data than the data's own rows (a question is not a gloss),
 so the probe queries are midpoints of two random rows of the table: no row is its own answer
 and neighbours are as loosely tied as for real queries. The reference is the exhaustive codec
-search; the smallest setting on a ladder whose mean recall@k reaches the target is kept, with a
-margin.
+search (streamed from the table in the ``disk`` memory mode); the smallest setting on a ladder
+whose mean recall@k reaches the target is kept, with a margin.
 """
 
 from __future__ import annotations
@@ -15,24 +15,74 @@ import numpy.typing as npt
 from lance_spiral.codecs import normalize_rows
 from lance_spiral.kernels.hamming import hamming_candidates, hamming_candidates_rows, pack_signs
 from lance_spiral.kernels.topk import topk
-from lance_spiral.table.search import probe_partitions
+from lance_spiral.table.search import narrow_by_signs, probe_partitions
 from lance_spiral.table.state import HotState
 
-__all__ = ["DEFAULT_TARGET", "tune_depth", "tune_nprobes"]
+__all__ = ["DEFAULT_TARGET", "reference_topk", "tune_depth", "tune_depth2", "tune_nprobes"]
 
 DEFAULT_TARGET = 0.98
 _LADDER = (64, 128, 256, 512, 1024, 2048, 4096, 8192)
+_LADDER2 = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 2048, 4096)
 
 
 def _probe_queries(state: HotState, n_queries: int, seed: int, metric: str
                    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     rng = np.random.default_rng(seed)
-    m = min(n_queries, state.n)
-    a = state.codec.decode(state.codes[rng.choice(state.n, size=m, replace=False)])
-    b = state.codec.decode(state.codes[rng.choice(state.n, size=m, replace=False)])
+    live = state.live_positions()
+    m = min(n_queries, len(live))
+    a = state.codec.decode(state.fetch_codes(rng.choice(live, size=m, replace=False)))
+    b = state.codec.decode(state.fetch_codes(rng.choice(live, size=m, replace=False)))
     queries = np.ascontiguousarray(0.5 * (a + b), dtype=np.float32)
     qs = normalize_rows(queries) if metric == "cosine" else queries
     return queries, qs
+
+
+def reference_topk(state: HotState, queries: npt.NDArray[np.float32], k: int
+                   ) -> list[set[int]]:
+    """Positions of each query's exhaustive codec top-``k`` over the version's rows.
+
+    In RAM mode the resident codes are scored; in disk mode the code column is streamed once
+    for all queries (bounded memory).
+    """
+    codec = state.codec
+    preps = [codec.prepare(q) for q in queries]
+    if state.codes is not None and state.alive is None:
+        out = []
+        for prep in preps:
+            _, ref = topk(codec.score(prep, state.codes), min(k, state.n))
+            out.append(set(ref[0].tolist()))
+        return out
+    best: list[list[tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]]] = [
+        [] for _ in preps]
+    for pos, codes in state.iter_codes():
+        if state.alive is not None and len(pos):
+            keep = state.alive[pos]
+            pos, codes = pos[keep], codes[keep]
+        if len(pos) == 0:
+            continue
+        for i, prep in enumerate(preps):
+            vals, idx = topk(codec.score(prep, codes), min(k, len(pos)))
+            best[i].append((vals[0], pos[idx[0]]))
+    out = []
+    for parts in best:
+        if not parts:
+            out.append(set())
+            continue
+        v = np.concatenate([p[0] for p in parts])
+        p = np.concatenate([p[1] for p in parts])
+        _, idx = topk(v, min(k, len(v)))
+        out.append(set(p[idx[0]].tolist()))
+    return out
+
+
+def _probes_with_truth(state: HotState, k: int, n_queries: int, seed: int, metric: str
+                       ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], list[set[int]]]:
+    key = ("probes", k, n_queries, seed, metric)
+    if key not in state.cache:
+        queries, qs = _probe_queries(state, n_queries, seed, metric)
+        state.cache[key] = (queries, qs, reference_topk(state, queries, k))
+    got: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], list[set[int]]] = state.cache[key]
+    return got
 
 
 def tune_depth(state: HotState, k: int, *, metric: str, target: float = DEFAULT_TARGET,
@@ -50,24 +100,51 @@ def tune_depth(state: HotState, k: int, *, metric: str, target: float = DEFAULT_
     Returns:
         The depth (at least ``4 * k``; the row count when the ladder never reaches the target).
     """
-    n = state.n
+    n = state.n_live
     if state.bits is None or state.centre is None or n <= 8 * k:
         return max(4 * k, 64)
-    codec = state.codec
-    queries, qs = _probe_queries(state, n_queries, seed, metric)
+    queries, qs, truth = _probes_with_truth(state, k, n_queries, seed, metric)
     qbits = pack_signs(qs, state.centre).view(np.uint64)
     need = {d: 0.0 for d in _LADDER if d < n}
     for i in range(len(queries)):
-        scores = codec.score(codec.prepare(queries[i]), state.codes)
-        _, ref = topk(scores, k)
-        truth = set(ref[0].tolist())
         for d in need:
-            cand = hamming_candidates(state.bits, qbits[i], d + 1)
-            need[d] += len(truth.intersection(cand.tolist())) / k
+            cand = hamming_candidates(state.bits, qbits[i], d + 1, state.alive)
+            need[d] += len(truth[i].intersection(cand.tolist())) / k
     for d in sorted(need):
         if need[d] / len(queries) >= target:
             return int(min(max(2 * d, 4 * k), n))
     return int(n)
+
+
+def tune_depth2(state: HotState, k: int, depth: int, *, metric: str,
+                target: float = DEFAULT_TARGET, n_queries: int = 48, seed: int = 0) -> int:
+    """Disk mode: how many of the ``depth`` Hamming candidates to read and re-score.
+
+    The candidates are ordered by their sign codes' score against the float query; the smallest
+    count on a ladder (x2 margin) holding ``target`` of the codec's exhaustive top-``k`` (or all
+    the candidates hold, if less) is kept.
+
+    Returns:
+        The count (at least ``2 * k``, at most ``depth``).
+    """
+    if state.bits is None or state.centre is None or depth <= 2 * k:
+        return max(depth, k)
+    queries, qs, truth = _probes_with_truth(state, k, n_queries, seed, metric)
+    qbits = pack_signs(qs, state.centre).view(np.uint64)
+    ladder = [d for d in _LADDER2 if d < depth]
+    hits = dict.fromkeys(ladder, 0.0)
+    ceiling = 0.0
+    for i in range(len(queries)):
+        cand = hamming_candidates(state.bits, qbits[i], depth, state.alive)
+        ceiling += len(truth[i].intersection(cand.tolist())) / k
+        for d in ladder:
+            top = narrow_by_signs(state, qs[i], cand, d)
+            hits[d] += len(truth[i].intersection(top.tolist())) / k
+    goal = min(target, ceiling / len(queries))
+    for d in ladder:
+        if hits[d] / len(queries) >= goal:
+            return int(min(depth, max(2 * d, 2 * k)))
+    return int(depth)
 
 
 def tune_nprobes(state: HotState, k: int, depth: int, *, metric: str,
@@ -100,12 +177,12 @@ def tune_nprobes(state: HotState, k: int, depth: int, *, metric: str,
     hits = dict.fromkeys(ladder, 0.0)
     for i in range(len(queries)):
         prep = codec.prepare(queries[i])
-        full = hamming_candidates(state.bits, qbits[i], depth)
-        _, ref = topk(codec.score(prep, state.codes[full]), k)
-        truth = set(full[ref[0]].tolist())
+        full = hamming_candidates(state.bits, qbits[i], depth, state.alive)
+        _, ref = topk(codec.score(prep, state.fetch_codes(full)), min(k, max(len(full), 1)))
+        truth = set(full[ref[0]].tolist()) if len(full) else set()
         for p in ladder:
             rows = state.partition_rows(probe_partitions(state, qs[i], p, metric))
-            cand = hamming_candidates_rows(state.bits, rows, qbits[i], depth)
+            cand = hamming_candidates_rows(state.bits, rows, qbits[i], depth, state.alive)
             hits[p] += len(truth.intersection(cand.tolist())) / k
     for p in ladder:
         if hits[p] / len(queries) >= target:

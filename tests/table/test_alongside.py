@@ -46,7 +46,7 @@ def test_alongside_search_with_and_without_index(along, scifact_corpus_emb, scif
     best = exact.column("_score").to_numpy()[qi == 0][0]
     xn = x[ids[qi == 0][0]] / np.linalg.norm(x[ids[qi == 0][0]])
     assert abs(best - float(xn @ (q[0] / np.linalg.norm(q[0])))) < 1e-5
-    res = along.search(q[0]).where("year = 1995").limit(5).rerank(50).nprobes(8).to_list()
+    res = along.search(q[0]).where({"year": 1995}).limit(5).rerank(50).nprobes(8).to_list()
     assert res and all(r["year"] == 1995 for r in res)
     db = lancedb.connect(str(along.uri).rsplit("/", 1)[0])
     native = db.open_table("docs").search(q[0]).limit(3).to_list()

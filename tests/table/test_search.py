@@ -50,7 +50,7 @@ def test_prefilter_batch(scifact_table, scifact_corpus_emb, scifact_query_emb):
     q = scifact_query_emb[:20]
     keep = np.where(np.arange(len(scifact_corpus_emb)) % 3 == 1)[0]
     gt = keep[exact_top(q, scifact_corpus_emb[keep], 10)]
-    res = scifact_table.search(q).where("part = 1").limit(10).to_arrow()
+    res = scifact_table.search(q).where({"part": 1}).limit(10).to_arrow()
     assert set(res.column("part").to_pylist()) == {1}
     qi, ids = res.column("_query_index").to_numpy(), res.column("id").to_numpy()
     assert _recall([ids[qi == i] for i in range(20)], gt) >= 0.97
@@ -76,12 +76,14 @@ def test_bad_queries(scifact_table, scifact_corpus_emb):
         t.search(scifact_corpus_emb[0]).limit(0)
     with pytest.raises(InvalidParameterError):
         t.search(scifact_corpus_emb[0]).nprobes(-1)
+    with pytest.raises(InvalidInputError, match="sql="):
+        t.search(scifact_corpus_emb[0]).where("part = 1")
     with pytest.raises(InvalidInputError):
-        t.search(scifact_corpus_emb[0]).where("")
+        t.search(scifact_corpus_emb[0]).where()
     with pytest.raises(InvalidInputError, match="unknown columns"):
         t.search(scifact_corpus_emb[0]).select(["nope"])
     with pytest.raises(InvalidInputError, match="Lance rejected"):
-        t.search(scifact_corpus_emb[0]).where("part === 'x'").to_list()
+        t.search(scifact_corpus_emb[0]).where(sql="part === 'x'").to_list()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,374 @@
+"""Build and extend hot states fragment by fragment (one cache per table handle).
+
+A new version's state is derived from the previous one: fragments whose data files are unchanged
+keep their positions (nothing read); new fragments (appends, the rows an update or upsert
+rewrote) are read and appended to the shared buffers; a fragment whose deletion file changed
+gets its alive mask refreshed from a scan of its row addresses only; fragments gone from the
+version are masked. Only a new codec or aux file (a refit, a requantize, a restore across one)
+reloads everything. When dead positions outnumber live ones the buffers are compacted in memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import Any
+
+import lance
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from lance_spiral.arrow import codes_of
+from lance_spiral.arrow.sidefiles import SideStore
+from lance_spiral.errors import CorruptDataError, InvalidParameterError
+from lance_spiral.table.meta import TableMeta
+from lance_spiral.table.state import FragmentInfo, HotState, RowMap, check_memory
+
+__all__ = ["StateCache", "fragment_infos"]
+
+_BATCH = 65536
+_TAKE_MAX = 4096
+_INDEX_TAIL = 4096
+_COMPACT_MIN = 16384
+_RETUNE = 0.2
+
+
+def fragment_infos(ds: lance.LanceDataset) -> list[FragmentInfo]:
+    """The fragments of ``ds``'s version with what identifies their content."""
+    out = []
+    for frag in ds.get_fragments():
+        md = frag.metadata
+        dele = md.deletion_file
+        out.append(FragmentInfo(
+            id=int(md.id), rows=int(md.physical_rows),
+            files=tuple(_file_path(f) for f in md.files),
+            deletion=None if dele is None else f"{dele.read_version}-{dele.id}-{dele.file_type}"))
+    return out
+
+
+def _file_path(f: Any) -> str:
+    # DataFile.path builds a str subclass per access (pylance 14); the field is cheaper.
+    return str(getattr(f, "_path", None) or f.path)
+
+
+def _fragment(ds: lance.LanceDataset, fid: int) -> lance.LanceFragment:
+    frag = ds.get_fragment(fid)
+    if frag is None:
+        raise CorruptDataError(f"table {ds.uri} version {ds.version} has no fragment {fid}")
+    return frag
+
+
+def _state_key(meta: TableMeta) -> tuple[Any, ...]:
+    return (meta.codec_file, meta.aux_file, meta.mode, meta.vector_column, meta.nlist)
+
+
+class _Store:
+    """Append-only arrays with a common row count, shared by the successive states of a handle.
+
+    Rows below ``used`` are never rewritten; a state whose ``n`` equals ``used`` may extend the
+    store in place (other states never read past their own ``n``), any other state copies.
+    """
+
+    def __init__(self, specs: dict[str, tuple[tuple[int, ...], Any]], cap: int) -> None:
+        self.specs = specs
+        self.arrays = {k: np.zeros((cap, *shape), dtype=dt) for k, (shape, dt) in specs.items()}
+        self.cap = cap
+        self.used = 0
+
+    def reserve(self, base_n: int, extra: int) -> _Store:
+        """A store whose rows below ``base_n`` equal this one's, with ``extra`` rows to write."""
+        need = base_n + extra
+        if base_n == self.used and need <= self.cap:
+            self.used = need
+            return self
+        new = _Store(self.specs, max(2 * need, 1024))
+        for k, arr in self.arrays.items():
+            new.arrays[k][:base_n] = arr[:base_n]
+        new.used = need
+        return new
+
+
+class StateCache:
+    """Hot states of one table handle by version, each derived from the previous one.
+
+    Args:
+        side: The table's side-file store (codec and aux arrays).
+        memory: ``"ram"`` (codes resident) or ``"disk"`` (codes read per query).
+        cache_dir: Disk mode: a local folder caching the code column per fragment (worth it in
+            front of object storage); ``None`` reads codes with Lance ``take``.
+        keep: States kept (running queries may still hold older ones).
+    """
+
+    def __init__(self, side: SideStore, *, memory: str = "ram", cache_dir: str | None = None,
+                 keep: int = 2) -> None:
+        self.side = side
+        self.memory = check_memory(memory)
+        if cache_dir is not None:
+            if not isinstance(cache_dir, (str, os.PathLike)) or not str(cache_dir):
+                raise InvalidParameterError(f"cache_dir must be a folder path, got {cache_dir!r}")
+            if self.memory != "disk":
+                raise InvalidParameterError("cache_dir caches codes read from the table: it"
+                                            " needs memory='disk'")
+        self.cache_dir = None if cache_dir is None else os.fspath(cache_dir)
+        self._keep = keep
+        self._lock = threading.Lock()
+        self._states: OrderedDict[int, HotState] = OrderedDict()
+        self._stores: dict[int, _Store] = {}
+
+    def latest(self) -> HotState | None:
+        """The newest state built (``None`` before the first query)."""
+        with self._lock:
+            return next(reversed(self._states.values()), None)
+
+    def get(self, ds: lance.LanceDataset, meta: TableMeta) -> HotState:
+        """The state of ``ds``'s version (built, derived from the newest one, or cached)."""
+        version = int(ds.version)
+        with self._lock:
+            st = self._states.get(version)
+            if st is not None and _state_key(st.meta) == _state_key(meta):
+                self._states.move_to_end(version)
+                return st
+            base = max(self._states.values(), key=lambda s: s.version, default=None)
+            if base is not None and _state_key(base.meta) != _state_key(meta):
+                base = None
+            st = self._build(ds, meta, base)
+            self._states[version] = st
+            self._states.move_to_end(version)
+            while len(self._states) > self._keep:
+                old_v, _ = self._states.popitem(last=False)
+                self._stores.pop(old_v, None)
+            return st
+
+    # --------------------------------------------------------------------------- build
+    def _specs(self, meta: TableMeta, code_bytes: int, stable: bool
+               ) -> dict[str, tuple[tuple[int, ...], Any]]:
+        specs: dict[str, tuple[tuple[int, ...], Any]] = {}
+        if self.memory == "ram":
+            specs["codes"] = ((code_bytes,), np.uint8)
+        if meta.mode == "compressed":
+            words = ((meta.dim or 0) + 63) // 64
+            specs["bits"] = ((words,), np.uint64)
+            if meta.nlist > 0:
+                specs["parts"] = ((), np.int16 if meta.nlist < 32768 else np.int32)
+        if stable:
+            specs["rowids"] = ((), np.uint64)
+        return specs
+
+    def _build(self, ds: lance.LanceDataset, meta: TableMeta, base: HotState | None
+               ) -> HotState:
+        if meta.codec_file is None:
+            raise CorruptDataError(f"table {ds.uri} has no codec yet")
+        codec = self.side.get_codec(meta.codec_file)
+        stable = bool(getattr(ds, "has_stable_row_ids", False))
+        infos = fragment_infos(ds)
+        store = None if base is None else self._stores.get(base.version)
+        if base is None or store is None or (base.rowids is None) == stable:
+            base, store = None, _Store(self._specs(meta, codec.code_bytes, stable), 0)
+        old = {} if base is None else {i.key: (i, int(s))
+                                       for i, s in zip(base.rows.infos, base.rows.starts,
+                                                       strict=True)}
+        kept = [(i, old[i.key]) for i in infos if i.key in old]
+        new = [i for i in infos if i.key not in old]
+        base_n = 0 if base is None else base.n
+        base_alive = None if base is None else base.alive
+        reindex = base is None
+        dead = base_n - sum(i.rows for i, _ in kept)
+        if base is not None and dead > max(sum(i.rows for i, _ in kept), _COMPACT_MIN):
+            store, base_n, kept, base_alive = self._compact(store, kept, base_alive)
+            reindex = True
+        extra = sum(i.rows for i in new)
+        store = store.reserve(base_n, extra)
+        n = base_n + extra
+        alive = np.ones(n, dtype=bool)
+        if base_alive is not None:
+            alive[:base_n] = base_alive[:base_n]
+        if base is not None and not reindex:
+            live_starts = {s for _, (_, s) in kept}
+            for info, s in zip(base.rows.infos, base.rows.starts.tolist(), strict=True):
+                if s not in live_starts:
+                    alive[s:s + info.rows] = False
+        placed: list[tuple[FragmentInfo, int]] = []
+        start = base_n
+        for info in new:
+            placed.append((info, start))
+            alive[start:start + info.rows] = False
+            start += info.rows
+        loaded = self._read(ds, meta, store, placed, alive, stable)
+        remask = [(i, s) for i, (prev, s) in kept if i.deletion != prev.deletion]
+        mask_rows = self._remask(ds, remask, alive)
+        rows = RowMap.build([*[(i, s) for i, (_, s) in kept], *placed])
+        st = self._assemble(ds, meta, codec, store, rows, n, alive, base, reindex=reindex)
+        st.loaded_rows = loaded
+        st.cache["mask_rows"] = mask_rows
+        if self.memory == "disk" and self.cache_dir is not None:
+            st.disk_cache = self._disk_cache(ds, meta, rows, codec.code_bytes, base)
+        self._stores[st.version] = store
+        return st
+
+    def _read(self, ds: lance.LanceDataset, meta: TableMeta, store: _Store,
+              placed: list[tuple[FragmentInfo, int]], alive: npt.NDArray[np.bool_],
+              stable: bool) -> int:
+        """Read the new fragments' columns into the store; returns the rows read."""
+        if not placed:
+            return 0
+        arrays = store.arrays
+        cols = [c for k, c in (("codes", meta.codes_column), ("bits", meta.bits_column),
+                               ("parts", meta.partition_column)) if k in arrays]
+        rows = RowMap.build(placed)
+        total = 0
+        for batch in self._batches(ds, cols, placed, stable):
+            pos = rows.positions(batch.column("_rowaddr").to_numpy().astype(np.uint64))
+            if len(pos) and pos.min() < 0:
+                raise CorruptDataError(f"table {ds.uri}: a scan returned rows of other fragments")
+            alive[pos] = True
+            total += len(pos)
+            if "codes" in arrays:
+                arrays["codes"][pos] = codes_of(batch.column(meta.codes_column))
+            if "bits" in arrays:
+                arrays["bits"][pos] = codes_of(batch.column(meta.bits_column)).view(np.uint64)
+            if "parts" in arrays:
+                arrays["parts"][pos] = batch.column(meta.partition_column).to_numpy(
+                    zero_copy_only=False)
+            if "rowids" in arrays:
+                arrays["rowids"][pos] = batch.column("_rowid").to_numpy().astype(np.uint64)
+        return total
+
+    @staticmethod
+    def _batches(ds: lance.LanceDataset, cols: list[str], placed: list[tuple[FragmentInfo, int]],
+                 stable: bool) -> Iterator[pa.RecordBatch]:
+        """The new fragments' rows, with their addresses.
+
+        A few small fragments without deletions are read by address (``take``: far cheaper than
+        a scan for the one-row appends of a live table); others are scanned.
+        """
+        if not stable and all(i.deletion is None for i, _ in placed) \
+                and sum(i.rows for i, _ in placed) <= _TAKE_MAX:
+            addr = np.concatenate([
+                (np.uint64(i.id) << np.uint64(32)) | np.arange(i.rows, dtype=np.uint64)
+                for i, _ in placed])
+            tbl = ds._take_rows(pa.array(addr, pa.uint64()), columns=[*cols, "_rowaddr"])
+            if tbl.num_rows != len(addr):
+                raise CorruptDataError(f"table {ds.uri}: {len(addr) - tbl.num_rows} rows of new"
+                                       " fragments without deletions could not be read")
+            yield from tbl.to_batches()
+            return
+        frags = [_fragment(ds, i.id) for i, _ in placed]
+        scanner = ds.scanner(columns=cols, with_row_address=True, with_row_id=stable or None,
+                             fragments=frags, batch_size=_BATCH)
+        yield from scanner.to_batches()
+
+    def _remask(self, ds: lance.LanceDataset, remask: list[tuple[FragmentInfo, int]],
+                alive: npt.NDArray[np.bool_]) -> int:
+        """Refresh the alive mask of fragments whose deletion file changed (addresses only)."""
+        if not remask:
+            return 0
+        rows = RowMap.build(remask)
+        for info, s in remask:
+            alive[s:s + info.rows] = False
+        scanner = ds.scanner(columns=[], with_row_address=True, batch_size=_BATCH,
+                             fragments=[_fragment(ds, i.id) for i, _ in remask])
+        total = 0
+        for batch in scanner.to_batches():
+            pos = rows.positions(batch.column("_rowaddr").to_numpy().astype(np.uint64))
+            alive[pos[pos >= 0]] = True
+            total += len(pos)
+        return total
+
+    def _compact(self, store: _Store, kept: list[tuple[FragmentInfo, tuple[FragmentInfo, int]]],
+                 alive: npt.NDArray[np.bool_] | None
+                 ) -> tuple[_Store, int, list[tuple[FragmentInfo, tuple[FragmentInfo, int]]],
+                            npt.NDArray[np.bool_] | None]:
+        """Copy the kept fragments' rows (and alive flags) into a fresh store."""
+        live = sum(i.rows for i, _ in kept)
+        new = _Store(store.specs, max(2 * live, 1024))
+        new_alive = None if alive is None else np.ones(live, dtype=bool)
+        out = []
+        start = 0
+        for info, (prev, s) in kept:
+            for k, arr in store.arrays.items():
+                new.arrays[k][start:start + info.rows] = arr[s:s + info.rows]
+            if new_alive is not None and alive is not None:
+                new_alive[start:start + info.rows] = alive[s:s + info.rows]
+            out.append((info, (prev, start)))
+            start += info.rows
+        new.used = start
+        return new, start, out, new_alive
+
+    def _assemble(self, ds: lance.LanceDataset, meta: TableMeta, codec: Any, store: _Store,
+                  rows: RowMap, n: int, alive: npt.NDArray[np.bool_], base: HotState | None,
+                  *, reindex: bool) -> HotState:
+        arrays = store.arrays
+        st = HotState(version=int(ds.version), codec=codec, meta=meta, dataset=ds, rows=rows,
+                      n=n, memory=self.memory,
+                      codes=arrays["codes"][:n] if "codes" in arrays else None,
+                      bits=arrays["bits"][:n] if "bits" in arrays else None,
+                      parts=arrays["parts"][:n] if "parts" in arrays else None,
+                      rowids=arrays["rowids"][:n] if "rowids" in arrays else None,
+                      alive=None if alive.all() else alive)
+        if meta.mode == "compressed" and meta.aux_file is not None:
+            aux = self.side.get_arrays(meta.aux_file)
+            st.centre = np.asarray(aux["centre"], dtype=np.float32)
+            if meta.nlist > 0 and "centroids" in aux and st.parts is not None:
+                st.centroids = np.asarray(aux["centroids"], dtype=np.float32)
+                self._index(st, None if reindex else base)
+        if base is not None and abs(st.n_live - base.tuned_rows) <= _RETUNE * base.tuned_rows:
+            st.tuned, st.tuned_rows = base.tuned, base.tuned_rows
+        else:
+            st.tuned_rows = st.n_live
+        return st
+
+    def _index(self, st: HotState, base: HotState | None) -> None:
+        """Partition index: reuse the base's while the unindexed tail stays small."""
+        assert st.parts is not None and st.centroids is not None
+        nlist = len(st.centroids)
+        if (base is not None and base.part_order is not None and base.indexed <= st.n
+                and st.n - base.indexed <= max(_INDEX_TAIL, st.n // 16)):
+            st.part_order, st.part_offsets = base.part_order, base.part_offsets
+            st.indexed = base.indexed
+            return
+        parts = st.parts[:st.n].astype(np.int64)
+        st.part_order = np.argsort(parts, kind="stable").astype(np.int32)
+        st.part_offsets = np.concatenate(
+            [[0], np.cumsum(np.bincount(parts, minlength=nlist))]).astype(np.int64)
+        st.indexed = st.n
+
+    def _disk_cache(self, ds: lance.LanceDataset, meta: TableMeta, rows: RowMap,
+                    width: int, base: HotState | None) -> dict[int, npt.NDArray[np.uint8]]:
+        """Memory maps of each fragment's codes in ``cache_dir`` (filled once per fragment)."""
+        assert self.cache_dir is not None
+        os.makedirs(self.cache_dir, exist_ok=True)
+        prev = {} if base is None or base.disk_cache is None else {
+            i.key: base.disk_cache[i.id] for i in base.rows.infos if i.id in base.disk_cache}
+        out: dict[int, npt.NDArray[np.uint8]] = {}
+        for info in rows.infos:
+            if info.key in prev:
+                out[info.id] = prev[info.key]
+                continue
+            name = hashlib.sha256(
+                f"{ds.uri}|{info.id}|{'|'.join(info.files)}|{meta.codes_column}".encode()
+            ).hexdigest()[:32]
+            path = os.path.join(self.cache_dir, f"{name}.codes")
+            if not os.path.exists(path) or os.path.getsize(path) != info.rows * width:
+                self._fill_cache(ds, meta, info, width, path)
+            out[info.id] = np.memmap(path, dtype=np.uint8, mode="r", shape=(info.rows, width))
+        return out
+
+    def _fill_cache(self, ds: lance.LanceDataset, meta: TableMeta, info: FragmentInfo,
+                    width: int, path: str) -> None:
+        tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
+        mm = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=(max(info.rows, 1), width))
+        frag = _fragment(ds, info.id)
+        for batch in frag.to_batches(columns=[meta.codes_column], with_row_address=True,
+                                     batch_size=_BATCH):
+            off = (batch.column("_rowaddr").to_numpy().astype(np.uint64)
+                   & np.uint64(0xFFFFFFFF)).astype(np.int64)
+            mm[off] = codes_of(batch.column(meta.codes_column))
+        mm.flush()
+        del mm
+        if info.rows == 0:
+            open(tmp, "wb").close()
+        os.replace(tmp, path)
