@@ -1,16 +1,18 @@
 """A LangChain ``VectorStore`` over a lance-spiral compressed Lance table.
 
 Rows are ``id`` (string), ``text``, ``metadata`` (Arrow ``json``: exact round trip of each
-document's own keys and value types, filterable in SQL, see
-:mod:`lance_spiral.table.sql.predicates`) and the vector, stored compressed by a lance-spiral codec
-(``sq:bits=8`` by default: 4x smaller than float32).
-Adding with an existing id replaces that row (merge-insert on ``id``), so re-adding is idempotent.
+document's own keys and value types, filterable, see :mod:`lance_spiral.table.sql.predicates`)
+and the vector, stored compressed by a lance-spiral codec (``sq:bits=8`` by default: 4x smaller
+than float32). Adding with an existing id replaces that row (merge-insert on ``id``).
+
+Where the table lives, in any of the frameworks' spellings: ``uri`` (the table itself),
+``uri`` + ``table_name`` (LanceDB: a database folder holding several tables),
+``persist_directory`` [+ ``collection_name``] (Chroma), or nothing (a temporary table).
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
+import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -18,64 +20,83 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 from langchain_core.documents import Document
 from langchain_core.embeddings import Embeddings
 from langchain_core.vectorstores import VectorStore
-from langchain_core.vectorstores.utils import maximal_marginal_relevance
 
-from lance_spiral.documents import DocumentStore
-from lance_spiral.errors import InvalidInputError, InvalidParameterError
-from langchain_lance_spiral.filters import filter_to_sql
-from langchain_lance_spiral.rows import Filter, metadata_json, similarity_to_relevance
+from lance_spiral.documents import DocumentStore, resolve_location
+from lance_spiral.errors import InvalidInputError, InvalidParameterError, NotFoundError
+from lance_spiral.table.sql import sql_in
+from lance_spiral.table.sql.predicates import and_
+from langchain_lance_spiral.options import FILTER_KEYS, reject_unknown, where_sql
+from langchain_lance_spiral.retriever import EXTRA_SEARCH_TYPES, LanceSpiralRetriever
+from langchain_lance_spiral.rows import metadata_json, to_document
+from langchain_lance_spiral.search import SearchMixin
+from langchain_lance_spiral.writes import embedding_rows
 
 __all__ = ["LanceSpiralVectorStore"]
 
-class LanceSpiralVectorStore(VectorStore):
+_INCLUDE = ("documents", "metadatas", "embeddings")
+
+
+class LanceSpiralVectorStore(SearchMixin, VectorStore):
     """LangChain vector store on a compressed Lance table.
 
     Args:
-        embedding: The embeddings model (e.g. :class:`ApproximatorEmbeddings`).
-        uri: Table location (local path or ``s3://...``); a temporary directory when None.
-        codec: lance-spiral codec spec for the stored vectors.
-        metric: ``cosine`` (default), ``ip`` or ``l2``.
+        embedding: The embeddings model (e.g. :class:`ApproximatorEmbeddings`);
+            ``embedding_function`` is Chroma's name for it.
+        uri: Table location (path or ``s3://...``), or with ``table_name`` the database folder.
+        table_name: Table in the database folder ``uri`` (LanceDB style).
+        persist_directory: Database folder (Chroma style); the table is ``collection_name``.
+        collection_name: Table name with ``persist_directory`` (default ``"langchain"``).
+        embedding_function: Alias of ``embedding`` (Chroma's spelling).
+        codec: Codec spec for a new table (default ``sq:bits=8``); on an existing table only
+            its own spec is accepted (change it with :meth:`requantize`).
+        metric: ``cosine`` (default for a new table), ``ip`` or ``l2``; checked likewise.
         mode: ``"compressed"`` (codes only) or ``"alongside"`` (float column kept as well).
         relevance_score_fn: Override of the score -> [0, 1] relevance mapping.
-        table_kwargs: More ``lance_spiral.table.create_table`` arguments used when the table
-            is created (e.g. ``fit_rows``: rows before the target codec is fitted; ``nlist``).
+        table_kwargs: More ``lance_spiral.table.create_table`` options used when the table is
+            created (``fit_rows``, ``nlist``); checked against an existing table.
+        storage_options: Object-store options for Lance (``s3://`` credentials, endpoint).
 
-    Scores returned by ``similarity_search_with_score`` are similarities, higher is better
-    (cosine similarity, inner product, or minus the squared L2 distance).
-
-    Filters are dicts (``{"source": "a", "page": {"$gt": 3}}``, see :mod:`.filters`) or raw
-    Lance SQL strings.
+    Raises:
+        InvalidParameterError: Contradictory locations, settings that differ from an existing
+            table, unknown table options, or no embeddings model.
     """
 
     def __init__(
         self,
-        embedding: Embeddings,
-        uri: str | Path | None = None,
+        embedding: Embeddings | None = None,
+        uri: str | os.PathLike[str] | None = None,
         *,
-        codec: str = "sq:bits=8",
-        metric: str = "cosine",
-        mode: str = "compressed",
+        table_name: str | None = None,
+        persist_directory: str | os.PathLike[str] | None = None,
+        collection_name: str | None = None,
+        embedding_function: Embeddings | None = None,
+        codec: str | None = None,
+        metric: str | None = None,
+        mode: str | None = None,
         relevance_score_fn: Callable[[float], float] | None = None,
         table_kwargs: dict[str, Any] | None = None,
+        storage_options: dict[str, str] | None = None,
     ) -> None:
+        if embedding is not None and embedding_function is not None:
+            raise InvalidParameterError("pass embedding or embedding_function, not both")
+        embedding = embedding if embedding is not None else embedding_function
         if not isinstance(embedding, Embeddings):
-            raise InvalidInputError(
-                f"embedding must be a langchain Embeddings, got {type(embedding).__name__}"
-            )
-        if metric not in ("cosine", "ip", "l2"):
-            raise InvalidParameterError(f"metric must be cosine, ip or l2, got {metric!r}")
-        if uri is None:
+            raise InvalidParameterError(
+                f"embedding must be a langchain Embeddings, got {type(embedding).__name__}")
+        location = resolve_location(uri, table_name=table_name,
+                                    persist_directory=persist_directory,
+                                    collection_name=collection_name, default_name="langchain")
+        self._tmp = None
+        if location is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="lance-spiral-lc-")
-            uri = str(Path(self._tmp.name) / "store.lance")
+            location = str(Path(self._tmp.name) / f"{table_name or collection_name or 'store'}"
+                                                   ".lance")
         self._embedding = embedding
-        self._table = DocumentStore(
-            str(uri), codec=codec, metric=metric, mode=mode, create_kwargs=table_kwargs
-        )
-        self._metric = metric
+        self._docs = DocumentStore(location, codec=codec, metric=metric, mode=mode,
+                                   create_kwargs=table_kwargs, storage_options=storage_options)
         self.override_relevance_score_fn = relevance_score_fn
 
     @property
@@ -86,20 +107,18 @@ class LanceSpiralVectorStore(VectorStore):
     @property
     def uri(self) -> str:
         """Where the table lives."""
-        return self._table.uri
+        return self._docs.uri
 
     @property
     def table(self) -> Any:
         """The underlying ``lance_spiral.table.CompressedTable`` (None before the first add)."""
-        return self._table.table
+        return self._docs.table
 
-    def _select_relevance_score_fn(self) -> Callable[[float], float]:
-        if self.override_relevance_score_fn is not None:
-            return self.override_relevance_score_fn
-        return similarity_to_relevance(self._metric)
+    def __len__(self) -> int:
+        """Number of documents stored."""
+        return self._docs.count()
 
     # ------------------------------------------------------------------ writes
-
     def add_texts(
         self,
         texts: Iterable[str],
@@ -114,14 +133,15 @@ class LanceSpiralVectorStore(VectorStore):
             texts: The texts.
             metadatas: One metadata dict per text (JSON-serialisable), or None.
             ids: One id per text (None entries get a fresh UUID), or None.
-            **kwargs: Unused.
+            **kwargs: None accepted (an unknown keyword raises).
 
         Returns:
             The ids, in input order.
 
         Raises:
-            InvalidInputError: On mismatched lengths or non-JSON metadata.
+            InvalidInputError: Mismatched lengths or non-JSON metadata.
         """
+        reject_unknown(kwargs, (), "add_texts")
         texts = list(texts)
         if not all(isinstance(t, str) for t in texts):
             raise InvalidInputError("texts must be strings")
@@ -131,41 +151,32 @@ class LanceSpiralVectorStore(VectorStore):
         if not texts:
             return []
         vectors = self._embedding.embed_documents(texts)
-        return self.add_embeddings(texts, vectors, metadatas, ids=ids)
+        return self._write(texts, vectors, metadatas, ids)
 
-    def add_embeddings(
-        self,
-        texts: Sequence[str],
-        embeddings: Any,
-        metadatas: Sequence[Mapping[str, Any]] | None = None,
-        *,
-        ids: Sequence[str | None] | None = None,
-    ) -> list[str]:
-        """Upsert texts with precomputed embeddings.
+    def add_embeddings(self, text_embeddings: Any, *args: Any, **kwargs: Any) -> list[str]:
+        """Upsert texts with precomputed embeddings (no embedding model call).
 
+        Two spellings: FAISS's ``add_embeddings([(text, vector), ...], metadatas=None,
+        ids=None)``, and ``add_embeddings(texts, embeddings, metadatas=None, ids=None)``.
         Typical use: documents keep teacher vectors while queries go through the approximator,
         which lives in the teacher's space.
-
-        Args:
-            texts: The texts.
-            embeddings: float array or nested lists ``[len(texts), dim]``.
-            metadatas: One metadata dict per text, or None.
-            ids: One id per text (None entries get a fresh UUID), or None.
 
         Returns:
             The ids, in input order.
 
         Raises:
-            InvalidInputError: On mismatched lengths, a bad array, or non-JSON metadata.
+            InvalidInputError: Mismatched lengths, a bad array, or non-JSON metadata.
         """
-        texts = list(texts)
-        if not all(isinstance(t, str) for t in texts):
-            raise InvalidInputError("texts must be strings")
+        texts, vectors, metadatas, ids = embedding_rows(text_embeddings, args, kwargs)
+        return self._write(texts, vectors, metadatas, ids)
+
+    def _write(self, texts: Sequence[str], embeddings: Any,
+               metadatas: Sequence[Mapping[str, Any] | None] | None,
+               ids: Sequence[str | None] | None) -> list[str]:
         vectors = np.asarray(embeddings, dtype=np.float32)
         if vectors.ndim != 2 or vectors.shape[0] != len(texts):
             raise InvalidInputError(
-                f"embeddings must have shape [{len(texts)}, dim], got {vectors.shape}"
-            )
+                f"embeddings must have shape [{len(texts)}, dim], got {vectors.shape}")
         if not np.isfinite(vectors).all():
             raise InvalidInputError("embeddings contain NaN or infinite values")
         for name, seq in (("metadatas", metadatas), ("ids", ids)):
@@ -176,200 +187,161 @@ class LanceSpiralVectorStore(VectorStore):
         if not texts:
             return []
         metas = [metadata_json(metadatas[n] if metadatas else None) for n in range(len(texts))]
-        self._table.upsert(out_ids, texts, metas, vectors)
+        self._docs.upsert(out_ids, list(texts), metas, vectors)
         return out_ids
 
     def add_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
-        """Add documents; ``ids=`` or each ``Document.id`` sets the row id (upsert).
-
-        Args:
-            documents: The documents.
-            **kwargs: ``ids`` (list of str) to override the documents' own ids.
-
-        Returns:
-            The ids, in input order.
-        """
+        """Add documents; ``ids=`` or each ``Document.id`` sets the row id (upsert)."""
         ids = kwargs.pop("ids", None)
         if ids is None:
             ids = [d.id for d in documents]
-        return self.add_texts(
-            [d.page_content for d in documents], [d.metadata for d in documents], ids=ids
-        )
+        return self.add_texts([d.page_content for d in documents],
+                              [d.metadata for d in documents], ids=ids, **kwargs)
+
+    def update_documents(self, ids: list[str], documents: list[Document]) -> None:
+        """Replace the text, metadata and vector of existing documents (Chroma's method).
+
+        Raises:
+            NotFoundError: Some ids are not in the store (nothing is written then).
+            InvalidInputError: ``ids`` and ``documents`` differ in length.
+        """
+        if len(ids) != len(documents):
+            raise InvalidInputError(f"got {len(ids)} ids for {len(documents)} documents")
+        if not ids:
+            return
+        wanted = [str(i) for i in ids]
+        found = {r["id"] for r in self._docs.scan(sql_in("id", list(dict.fromkeys(wanted))))[0]}
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            raise NotFoundError(f"update_documents: no documents with ids {missing[:10]}"
+                                + (" ..." if len(missing) > 10 else "") + " (add them instead)")
+        self.add_texts([d.page_content for d in documents], [d.metadata for d in documents],
+                       ids=wanted)
+
+    def update_document(self, document_id: str, document: Document) -> None:
+        """Replace one existing document (see :meth:`update_documents`)."""
+        self.update_documents([document_id], [document])
 
     def delete(self, ids: list[str] | None = None, **kwargs: Any) -> bool | None:
-        """Delete rows by id (missing ids are ignored); ``ids=None`` deletes every row.
+        """Delete rows by id (missing ids are ignored), by filter, or every row.
 
         Args:
-            ids: The ids, or None for all.
-            **kwargs: ``filter`` (dict or SQL) to delete matching rows instead.
+            ids: The ids; None with no filter deletes every row.
+            **kwargs: ``filter`` (metadata dict), ``where_document`` (text filter) or ``sql``
+                (trusted raw predicate) to delete the matching rows (AND-ed with ``ids``).
 
         Returns:
             True.
         """
-        flt = kwargs.get("filter")
-        if flt is not None:
-            where = filter_to_sql(flt)
-            if where is not None:
-                self._table.delete_where(where)
+        reject_unknown(kwargs, FILTER_KEYS, "delete")
+        where = where_sql(kwargs.get("filter"), kwargs.get("where_document"), kwargs.get("sql"))
+        if where is None:
+            if ids is None:
+                self._docs.delete_where("true")
+            else:
+                self._docs.delete_ids([str(i) for i in ids])
             return True
-        if ids is None:
-            self._table.delete_where("TRUE")
-        else:
-            self._table.delete_ids([str(i) for i in ids])
+        if ids is not None:
+            if not ids:
+                return True
+            where = and_([sql_in("id", [str(i) for i in ids]), where])
+        self._docs.delete_where(where)
         return True
 
-    # ------------------------------------------------------------------ reads
+    def delete_collection(self) -> None:
+        """Delete the whole table (every version and side file) from disk or the object store.
 
+        The store stays usable: the next add creates the table again with the same settings.
+        """
+        self._docs.drop()
+
+    def reset_collection(self) -> None:
+        """Empty the store by dropping its table (Chroma's ``reset_collection``)."""
+        self._docs.drop()
+
+    def requantize(self, codec: str, **kwargs: Any) -> dict[str, Any]:
+        """Re-encode the stored vectors with another codec, in one commit (returns a report)."""
+        return self._docs.requantize(codec, **kwargs)
+
+    # ------------------------------------------------------------------ reads
     def get_by_ids(self, ids: Sequence[str], /) -> list[Document]:
         """Documents with these ids, in the given order; missing ids are skipped."""
-        rows = self._table.get([str(i) for i in ids])
-        return [self._to_doc(r) for r in rows]
+        rows, _ = self._docs.get([str(i) for i in ids])
+        return [to_document(r) for r in rows]
 
-    def _to_doc(self, row: Mapping[str, Any]) -> Document:
-        return Document(
-            id=row["id"], page_content=row["text"], metadata=json.loads(row["metadata"])
-        )
-
-    def _search(
-        self, vector: Sequence[float], k: int, flt: Filter, *, with_vectors: bool = False
-    ) -> tuple[list[Document], list[float], npt.NDArray[np.float32] | None]:
-        if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-            raise InvalidParameterError(f"k must be a positive integer, got {k!r}")
-        rows, vecs = self._table.search(
-            np.asarray(vector, dtype=np.float32), k, filter_to_sql(flt), with_vectors=with_vectors
-        )
-        docs = [self._to_doc(r) for r in rows]
-        return docs, [float(r["_score"]) for r in rows], vecs
-
-    def similarity_search_with_score_by_vector(
-        self, embedding: list[float], k: int = 4, filter: Filter = None, **kwargs: Any
-    ) -> list[tuple[Document, float]]:
-        """Top-k documents with their similarity (higher is better)."""
-        docs, scores, _ = self._search(embedding, k, filter)
-        return list(zip(docs, scores, strict=True))
-
-    def similarity_search_by_vector(
-        self, embedding: list[float], k: int = 4, filter: Filter = None, **kwargs: Any
-    ) -> list[Document]:
-        """Top-k documents for an embedding."""
-        return self._search(embedding, k, filter)[0]
-
-    def similarity_search_with_score(
-        self, query: str, k: int = 4, filter: Filter = None, **kwargs: Any
-    ) -> list[tuple[Document, float]]:
-        """Top-k documents for a text query with their similarity (higher is better)."""
-        return self.similarity_search_with_score_by_vector(
-            self._embedding.embed_query(query), k, filter
-        )
-
-    def similarity_search(
-        self, query: str, k: int = 4, filter: Filter = None, **kwargs: Any
-    ) -> list[Document]:
-        """Top-k documents for a text query."""
-        return self.similarity_search_by_vector(self._embedding.embed_query(query), k, filter)
-
-    def _similarity_search_with_relevance_scores(
-        self, query: str, k: int = 4, **kwargs: Any
-    ) -> list[tuple[Document, float]]:
-        fn = self._select_relevance_score_fn()
-        pairs = self.similarity_search_with_score(query, k, kwargs.get("filter"))
-        return [(d, fn(s)) for d, s in pairs]
-
-    def max_marginal_relevance_search_by_vector(
+    def get(
         self,
-        embedding: list[float],
-        k: int = 4,
-        fetch_k: int = 20,
-        lambda_mult: float = 0.5,
-        filter: Filter = None,
+        ids: str | Sequence[str] | None = None,
+        where: dict[str, Any] | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        where_document: dict[str, Any] | None = None,
+        include: Sequence[str] | None = None,
         **kwargs: Any,
-    ) -> list[Document]:
-        """Maximal marginal relevance: relevant yet diverse results.
+    ) -> dict[str, Any]:
+        """Documents by id and/or filter, as Chroma's ``get`` returns them.
 
         Args:
-            embedding: Query embedding.
-            k: Number of documents to return.
-            fetch_k: Candidates fetched before re-ranking (>= k).
-            lambda_mult: 1 = pure relevance, 0 = pure diversity.
-            filter: Metadata filter (dict or SQL).
-            **kwargs: Unused.
+            ids: One id or a list (results keep their order); None for all.
+            where: Metadata filter dict.
+            limit: At most this many documents.
+            offset: Skip this many first.
+            where_document: Text filter (``{"$contains": "word"}``...).
+            include: Any of ``documents``, ``metadatas``, ``embeddings`` (decoded from the
+                stored codes); default documents and metadatas.
+            **kwargs: ``sql`` (a trusted raw predicate).
 
         Returns:
-            Up to k documents.
-
-        Raises:
-            InvalidParameterError: For k or fetch_k out of range, lambda_mult outside [0, 1].
+            ``{"ids", "documents", "metadatas", "embeddings", "uris", "data", "included"}``;
+            keys not included are None.
         """
-        if not 0.0 <= float(lambda_mult) <= 1.0:
-            raise InvalidParameterError(f"lambda_mult must be in [0, 1], got {lambda_mult!r}")
-        docs, _, vecs = self._search(embedding, max(k, fetch_k), filter, with_vectors=True)
-        if not docs or vecs is None:
-            return []
-        picked = maximal_marginal_relevance(
-            np.asarray(embedding, dtype=np.float32), list(vecs), lambda_mult=lambda_mult, k=k
-        )
-        return [docs[i] for i in picked]
+        reject_unknown(kwargs, ("sql",), "get")
+        include = list(include) if include is not None else ["documents", "metadatas"]
+        bad = sorted(set(include) - set(_INCLUDE))
+        if bad:
+            raise InvalidParameterError(f"include {bad} is not supported; choose from {_INCLUDE}")
+        sql = where_sql(where, where_document, kwargs.get("sql"))
+        with_vec = "embeddings" in include
+        rows: list[dict[str, Any]]
+        if ids is not None:
+            wanted = [str(i) for i in ([ids] if isinstance(ids, str) else ids)]
+            if not wanted:
+                rows, vecs = [], (np.zeros((0, 0), np.float32) if with_vec else None)
+            else:
+                sql = and_([sql_in("id", list(dict.fromkeys(wanted))), *([sql] if sql else [])])
+                rows, vecs = self._docs.scan(sql, with_vectors=with_vec)
+                order = {r["id"]: n for n, r in enumerate(rows)}
+                pick = [order[i] for i in dict.fromkeys(wanted) if i in order]
+                pick = pick[offset or 0:][:limit] if limit is not None else pick[offset or 0:]
+                rows = [rows[n] for n in pick]
+                vecs = vecs[pick] if vecs is not None and len(pick) else vecs
+        else:
+            rows, vecs = self._docs.scan(sql, limit=limit, offset=offset or 0,
+                                         with_vectors=with_vec)
+        docs = [to_document(r) for r in rows]
+        return {
+            "ids": [d.id for d in docs],
+            "documents": [d.page_content for d in docs] if "documents" in include else None,
+            "metadatas": [d.metadata for d in docs] if "metadatas" in include else None,
+            "embeddings": vecs if with_vec else None,
+            "uris": None,
+            "data": None,
+            "included": include,
+        }
 
-    def max_marginal_relevance_search(
-        self,
-        query: str,
-        k: int = 4,
-        fetch_k: int = 20,
-        lambda_mult: float = 0.5,
-        filter: Filter = None,
-        **kwargs: Any,
-    ) -> list[Document]:
-        """Maximal marginal relevance search for a text query (see the ``_by_vector`` form)."""
-        return self.max_marginal_relevance_search_by_vector(
-            self._embedding.embed_query(query), k, fetch_k, lambda_mult, filter
-        )
+    def as_retriever(self, **kwargs: Any) -> LanceSpiralRetriever:
+        """A retriever; ``search_type`` may also be ``"hybrid"`` or ``"full_text"``."""
+        tags = kwargs.pop("tags", None) or [*self._get_retriever_tags()]
+        return LanceSpiralRetriever(vectorstore=self, tags=tags, **kwargs)
 
-    # ------------------------------------------------------------------ async
-
-    async def aadd_texts(
-        self,
-        texts: Iterable[str],
-        metadatas: list[dict[Any, Any]] | None = None,
-        *,
-        ids: list[str] | None = None,
-        **kwargs: Any,
-    ) -> list[str]:
-        """Async :meth:`add_texts`: embeds with the model's async API, writes in a thread."""
-        texts = list(texts)
-        if not all(isinstance(t, str) for t in texts):
-            raise InvalidInputError("texts must be strings")
-        if not texts:
-            return []
-        vectors = await self._embedding.aembed_documents(texts)
-        return await asyncio.to_thread(self.add_embeddings, texts, vectors, metadatas, ids=ids)
-
-    async def aadd_documents(self, documents: list[Document], **kwargs: Any) -> list[str]:
-        """Async :meth:`add_documents`."""
-        ids = kwargs.pop("ids", None)
-        if ids is None:
-            ids = [d.id for d in documents]
-        return await self.aadd_texts(
-            [d.page_content for d in documents], [d.metadata for d in documents], ids=ids
-        )
-
-    async def asimilarity_search(
-        self, query: str, k: int = 4, filter: Filter = None, **kwargs: Any
-    ) -> list[Document]:
-        """Async :meth:`similarity_search` (async query embedding, search in a thread)."""
-        vector = await self._embedding.aembed_query(query)
-        return await asyncio.to_thread(self.similarity_search_by_vector, vector, k, filter)
-
-    async def asimilarity_search_with_score(
-        self, query: str, k: int = 4, filter: Filter = None, **kwargs: Any
-    ) -> list[tuple[Document, float]]:
-        """Async :meth:`similarity_search_with_score`."""
-        vector = await self._embedding.aembed_query(query)
-        return await asyncio.to_thread(
-            self.similarity_search_with_score_by_vector, vector, k, filter
-        )
+    def search(self, query: str, search_type: str, **kwargs: Any) -> list[Document]:
+        """LangChain's ``search`` plus ``search_type="hybrid"`` and ``"full_text"``."""
+        if search_type in EXTRA_SEARCH_TYPES:
+            docs: list[Document] = getattr(self, f"{search_type}_search")(query, **kwargs)
+            return docs
+        return super().search(query, search_type, **kwargs)
 
     # ------------------------------------------------------------------ constructors
-
     @classmethod
     def from_texts(
         cls,
@@ -380,8 +352,22 @@ class LanceSpiralVectorStore(VectorStore):
         ids: list[str] | None = None,
         **kwargs: Any,
     ) -> LanceSpiralVectorStore:
-        """Create a store (``uri``, ``codec``, ``metric``, ``mode`` in kwargs) and add texts."""
+        """Create a store (constructor arguments in kwargs) and add texts."""
         store = cls(embedding, **kwargs)
         store.add_texts(texts, metadatas, ids=ids)
+        return store
+
+    @classmethod
+    def from_embeddings(
+        cls,
+        text_embeddings: Iterable[tuple[str, Sequence[float]]],
+        embedding: Embeddings,
+        metadatas: Sequence[Mapping[str, Any]] | None = None,
+        ids: Sequence[str] | None = None,
+        **kwargs: Any,
+    ) -> LanceSpiralVectorStore:
+        """FAISS's constructor: a store from ``(text, vector)`` pairs (constructor kwargs)."""
+        store = cls(embedding, **kwargs)
+        store.add_embeddings(list(text_embeddings), metadatas=metadatas, ids=ids)
         return store
 

@@ -3,12 +3,16 @@
 Columns: ``id`` (node id), ``text``, ``metadata`` (Arrow ``json``: the node's own metadata, exact
 types, filterable), ``ref_doc_id``, ``node_content`` (the rest of the node as JSON, for an exact
 rebuild) and the vector, stored compressed (``sq:bits=8`` by default).
+
+Query modes: ``DEFAULT`` (vector), ``MMR``, ``TEXT_SEARCH`` (BM25 over the text through Lance's
+INVERTED index, built on first use) and ``HYBRID`` (both, fused: reciprocal-rank fusion, or with
+``query.alpha`` a linear mix, 1 = vector only).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,121 +30,147 @@ from llama_index.core.vector_stores.types import (
     VectorStoreQueryMode,
     VectorStoreQueryResult,
 )
-from llama_index.core.vector_stores.utils import metadata_dict_to_node
 
-from lance_spiral.documents import DocumentStore
+from lance_spiral._validation import check_int
+from lance_spiral.documents import DocumentStore, resolve_location
 from lance_spiral.errors import InvalidInputError, InvalidParameterError
-from lance_spiral.table.sql import predicates, sql_literal
+from lance_spiral.table.sql import sql_in, sql_literal
+from lance_spiral.table.sql.predicates import and_
 from lance_spiral_llamaindex.filters import filters_to_sql
+from lance_spiral_llamaindex.nodes import node_row, row_node
+from lance_spiral_llamaindex.query_args import query_args
 
 __all__ = ["LanceSpiralVectorStore"]
 
 _MMR_FETCH_FACTOR = 4
-
-
-def _node_row(node: BaseNode) -> tuple[str, str, str, str]:
-    """(metadata JSON, ref_doc_id, node JSON without text/metadata/embedding, node type)."""
-    try:
-        metadata = json.dumps(node.metadata, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInputError(f"metadata of node {node.node_id!r} is not JSON: {exc}") from exc
-    body = node.model_dump(mode="json")
-    body["metadata"] = {}
-    body["embedding"] = None
-    if "text" in body:
-        body["text"] = ""
-    body.pop("text_resource", None)
-    return metadata, node.ref_doc_id or "", json.dumps(body), node.class_name()
-
-
-def _row_node(row: dict[str, Any]) -> BaseNode:
-    body = json.loads(row["node_content"])
-    body["metadata"] = json.loads(row["metadata"])
-    node = metadata_dict_to_node(
-        {"_node_content": json.dumps(body), "_node_type": row["node_type"]}, text=row["text"]
-    )
-    return node
-
-
-def _in_list(column: str, values: Sequence[str]) -> str:
-    if not values:
-        return "FALSE"
-    return f"{column} IN (" + ", ".join(sql_literal(str(v)) for v in values) + ")"
+_MODES = (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR,
+          VectorStoreQueryMode.TEXT_SEARCH, VectorStoreQueryMode.HYBRID)
 
 
 class LanceSpiralVectorStore(BasePydanticVectorStore):
     """LlamaIndex vector store on a compressed Lance table (stores text and full nodes).
 
     Args:
-        uri: Table location (local path or ``s3://...``); a temporary directory when None.
-        codec: lance-spiral codec spec for the vectors (``sq:bits=8``: 4x smaller than float32).
-        metric: ``cosine`` (default), ``ip`` or ``l2``.
+        uri: Table location (path or ``s3://...``), or with ``table_name`` the database folder
+            (LanceDB style: several tables in one folder); a temporary table when None.
+        table_name: Table in the database folder ``uri``.
+        codec: Codec spec for a new table (default ``sq:bits=8``); on an existing table only
+            its own spec is accepted (:meth:`requantize` changes it).
+        metric: ``cosine`` (default for a new table), ``ip`` or ``l2``; checked likewise.
         mode: ``"compressed"`` (codes only) or ``"alongside"`` (float column kept as well).
-        table_kwargs: More ``lance_spiral.table.create_table`` arguments (``fit_rows``, ``nlist``).
+        nprobes: IVF partitions scanned per query (tables with ``nlist`` > 0); None: automatic.
+        rerank: Re-rank depth ``k'`` per query; None: automatic.
+        table_kwargs: More ``create_table`` options (``fit_rows``, ``nlist``), checked against
+            an existing table.
+        storage_options: Object-store options for Lance.
 
-    Query modes: ``DEFAULT`` and ``MMR`` (``mmr_threshold`` is the relevance/diversity trade-off,
-    default 0.5). Similarities are higher-is-better (cosine similarity, inner product, or minus
-    the squared L2 distance).
+    ``to_dict()`` reports ``codec`` (the table's target spec) and ``stored_codec`` (the fitted
+    codec that encodes the rows now).
     """
 
     stores_text: bool = True
     flat_metadata: bool = False
     uri: str
-    codec: str = "sq:bits=8"
-    metric: str = "cosine"
-    mode: str = "compressed"
+    table_name: str | None = None
+    codec: str | None = None
+    metric: str | None = None
+    mode: str | None = None
+    nprobes: int | None = None
+    rerank: int | None = None
 
     _table: DocumentStore = PrivateAttr()
     _tmp: Any = PrivateAttr(default=None)
 
     def __init__(
         self,
-        uri: str | Path | None = None,
+        uri: str | os.PathLike[str] | None = None,
         *,
-        codec: str = "sq:bits=8",
-        metric: str = "cosine",
-        mode: str = "compressed",
+        table_name: str | None = None,
+        codec: str | None = None,
+        metric: str | None = None,
+        mode: str | None = None,
+        nprobes: int | None = None,
+        rerank: int | None = None,
         table_kwargs: dict[str, Any] | None = None,
+        storage_options: dict[str, str] | None = None,
         **kwargs: Any,
     ) -> None:
-        if metric not in ("cosine", "ip", "l2"):
-            raise InvalidParameterError(f"metric must be cosine, ip or l2, got {metric!r}")
+        known = set(type(self).model_fields)
+        bad = sorted(k for k in kwargs if k not in known or k == "uri")
+        if bad:
+            raise InvalidParameterError(
+                f"LanceSpiralVectorStore got unsupported argument(s) {bad}")
+        for name, value in (("nprobes", nprobes), ("rerank", rerank)):
+            if value is not None:
+                check_int(value, name, lo=1)
+        location = resolve_location(uri, table_name=table_name, default_name="vectors")
         tmp = None
-        if uri is None:
+        if location is None:
             tmp = tempfile.TemporaryDirectory(prefix="lance-spiral-li-")
-            uri = str(Path(tmp.name) / "store.lance")
-        fields: dict[str, Any] = {"uri": str(uri), "codec": codec, "metric": metric, "mode": mode}
+            location = str(Path(tmp.name) / f"{table_name or 'store'}.lance")
+        docs = DocumentStore(location, codec=codec, metric=metric, mode=mode,
+                             create_kwargs=table_kwargs, storage_options=storage_options)
+        stored = docs.table
+        fields: dict[str, Any] = {
+            "uri": str(uri) if uri is not None and table_name else location,
+            "table_name": table_name, "codec": docs.codec_spec, "metric": docs.metric,
+            "mode": stored.meta.mode if stored is not None else (mode or "compressed"),
+            "nprobes": nprobes, "rerank": rerank}
         super().__init__(**fields, **kwargs)
         self._tmp = tmp
-        self._table = DocumentStore(
-            self.uri, codec=codec, metric=metric, mode=mode, create_kwargs=table_kwargs
-        )
+        self._table = docs
 
     @classmethod
     def class_name(cls) -> str:
         """Name used in LlamaIndex serialisation."""
         return "LanceSpiralVectorStore"
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], **kwargs: Any) -> LanceSpiralVectorStore:
+        """Rebuild from :meth:`to_dict` (``stored_codec`` is a report, not an argument)."""
+        data = {k: v for k, v in {**data, **kwargs}.items()
+                if k not in ("class_name", "stored_codec")}
+        return cls(**data)
+
+    def to_dict(self, **kwargs: Any) -> dict[str, Any]:
+        """The store's settings, with ``stored_codec``: the codec encoding the rows now."""
+        data = super().to_dict(**kwargs)
+        table = self._table.table
+        codec = table.codec if table is not None else None
+        data["stored_codec"] = None if codec is None else codec.spec
+        if table is not None:
+            data["codec"] = table.meta.codec_spec
+        return data
+
     @property
     def client(self) -> Any:
         """The underlying lance-spiral ``CompressedTable`` (None before the first add)."""
         return self._table.table
 
-    # ------------------------------------------------------------------ writes
+    def requantize(self, codec: str, **kwargs: Any) -> dict[str, Any]:
+        """Re-encode the stored vectors with another codec, in one commit (returns a report)."""
+        report = self._table.requantize(codec, **kwargs)
+        self.codec = self._table.codec_spec
+        return report
 
+    # ------------------------------------------------------------------ writes
     def add(self, nodes: Sequence[BaseNode], **add_kwargs: Any) -> list[str]:
         """Upsert nodes (each must carry its embedding); returns their ids.
 
         Raises:
-            InvalidInputError: If a node has no embedding or non-JSON metadata.
+            InvalidInputError: A node without an embedding or with non-JSON metadata.
+            InvalidParameterError: Keyword arguments (none are taken).
         """
+        if add_kwargs:
+            raise InvalidParameterError(
+                f"add() takes no keyword arguments, got {sorted(add_kwargs)}")
         nodes = list(nodes)
         if not nodes:
             return []
         missing = [n.node_id for n in nodes if n.embedding is None]
         if missing:
             raise InvalidInputError(f"nodes without an embedding: {missing[:5]}")
-        rows = [_node_row(n) for n in nodes]
+        rows = [node_row(n) for n in nodes]
         vectors = np.asarray([n.embedding for n in nodes], dtype=np.float32)
         ids = [n.node_id for n in nodes]
         extra = {
@@ -148,8 +178,8 @@ class LanceSpiralVectorStore(BasePydanticVectorStore):
             "node_content": pa.array([r[2] for r in rows], pa.string()),
             "node_type": pa.array([r[3] for r in rows], pa.string()),
         }
-        texts = [n.get_content() for n in nodes]
-        self._table.upsert(ids, texts, [r[0] for r in rows], vectors, extra)
+        self._table.upsert(ids, [n.get_content() for n in nodes], [r[0] for r in rows], vectors,
+                           extra)
         return ids
 
     def delete(self, ref_doc_id: str, **delete_kwargs: Any) -> None:
@@ -171,26 +201,25 @@ class LanceSpiralVectorStore(BasePydanticVectorStore):
 
     def clear(self) -> None:
         """Delete every node."""
-        self._table.delete_where("TRUE")
+        self._table.delete_where("true")
 
     # ------------------------------------------------------------------ reads
-
     @staticmethod
-    def _where(
-        node_ids: Sequence[str] | None,
-        doc_ids: Sequence[str] | None,
-        filters: MetadataFilters | None,
-    ) -> str | None:
+    def _where(node_ids: Sequence[str] | None, doc_ids: Sequence[str] | None,
+               filters: MetadataFilters | None, more: Sequence[str] = ()) -> str | None:
         # LlamaIndex passes empty id lists to mean "no restriction" (e.g. VectorStoreIndex).
         parts = []
         if node_ids:
-            parts.append(_in_list("id", node_ids))
+            parts.append(sql_in("id", [str(i) for i in node_ids]))
         if doc_ids:
-            parts.append(_in_list("ref_doc_id", doc_ids))
+            parts.append(sql_in("ref_doc_id", [str(i) for i in doc_ids]))
         sql = filters_to_sql(filters)
         if sql is not None:
             parts.append(sql)
-        return predicates.and_(parts) if parts else None
+        parts.extend(more)
+        if not parts:
+            return None
+        return parts[0] if len(parts) == 1 else and_(parts)
 
     def get_nodes(
         self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
@@ -199,47 +228,58 @@ class LanceSpiralVectorStore(BasePydanticVectorStore):
         if node_ids is not None and not node_ids and filters is None:
             return []
         if node_ids and filters is None:
-            return [_row_node(r) for r in self._table.get([str(i) for i in node_ids])]
-        return [_row_node(r) for r in self._table.where(self._where(node_ids, None, filters))]
+            return [row_node(r) for r in self._table.get([str(i) for i in node_ids])[0]]
+        return [row_node(r) for r in self._table.scan(self._where(node_ids, None, filters))[0]]
 
     def query(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
-        """Top-k nodes for ``query.query_embedding`` with filters, doc/node ids, MMR.
+        """Top-k nodes for the query: filters, doc/node ids, MMR, text search, hybrid.
+
+        Args:
+            query: The query (``query_embedding`` for vector modes, ``query_str`` for
+                ``TEXT_SEARCH`` and ``HYBRID``).
+            **kwargs: ``where``, ``where_document``, ``sql``, ``nprobes``, ``rerank`` /
+                ``refine_factor`` (see :mod:`lance_spiral_llamaindex.query_args`).
 
         Raises:
-            InvalidParameterError: For a query mode other than DEFAULT / MMR, or no embedding.
+            InvalidParameterError: An unsupported mode or keyword, or a missing embedding/text.
         """
-        if query.mode not in (VectorStoreQueryMode.DEFAULT, VectorStoreQueryMode.MMR):
+        if query.mode not in _MODES:
             raise InvalidParameterError(
-                f"query mode {query.mode.value!r} is not supported (use default or mmr)"
-            )
-        if query.query_embedding is None:
-            raise InvalidParameterError("query.query_embedding is required")
+                f"query mode {query.mode.value!r} is not supported (use one of "
+                f"{[m.value for m in _MODES]})")
         k = int(query.similarity_top_k)
         if k < 1:
             raise InvalidParameterError(f"similarity_top_k must be >= 1, got {k}")
-        where = self._where(query.node_ids, query.doc_ids, query.filters)
-        mmr = query.mode == VectorStoreQueryMode.MMR
-        fetch = k * _MMR_FETCH_FACTOR if mmr else k
+        args = query_args(kwargs, k=k, nprobes=self.nprobes, rerank=self.rerank)
+        where = self._where(query.node_ids, query.doc_ids, query.filters, args.where)
+        mode = query.mode
+        if mode in (VectorStoreQueryMode.TEXT_SEARCH, VectorStoreQueryMode.HYBRID) and (
+                not query.query_str):
+            raise InvalidParameterError(f"query mode {mode.value!r} needs query.query_str")
+        if mode == VectorStoreQueryMode.TEXT_SEARCH:
+            return _result(self._table.text_search(str(query.query_str), k, where))
+        if query.query_embedding is None:
+            raise InvalidParameterError(f"query mode {mode.value!r} needs query.query_embedding")
         qvec = np.asarray(query.query_embedding, dtype=np.float32)
-        rows, vecs = self._table.search(qvec, fetch, where, with_vectors=mmr)
-        scores = [float(r["_score"]) for r in rows]
-        if mmr and rows and vecs is not None:
-            threshold = 0.5 if query.mmr_threshold is None else float(query.mmr_threshold)
-            scores, picked = get_top_k_mmr_embeddings(
-                list(qvec),
-                [list(v) for v in vecs],
-                similarity_top_k=k,
-                embedding_ids=list(range(len(rows))),
-                mmr_threshold=threshold,
-            )
-            rows = [rows[i] for i in picked]
-        nodes = [_row_node(r) for r in rows]
-        return VectorStoreQueryResult(
-            nodes=nodes, similarities=[float(s) for s in scores], ids=[r["id"] for r in rows]
-        )
+        if mode == VectorStoreQueryMode.HYBRID:
+            top = int(query.hybrid_top_k or k)
+            rows = self._table.hybrid_search(
+                qvec, str(query.query_str), top, where, fetch_k=query.sparse_top_k,
+                alpha=query.alpha, nprobes=args.nprobes, rerank=args.rerank)
+            return _result(rows)
+        mmr = mode == VectorStoreQueryMode.MMR
+        fetch = k * _MMR_FETCH_FACTOR if mmr else k
+        rows, vecs = self._table.search(qvec, fetch, where, with_vectors=mmr,
+                                        nprobes=args.nprobes, rerank=args.rerank)
+        if not (mmr and rows and vecs is not None):
+            return _result(rows)
+        threshold = 0.5 if query.mmr_threshold is None else float(query.mmr_threshold)
+        scores, picked = get_top_k_mmr_embeddings(
+            list(qvec), [list(v) for v in vecs], similarity_top_k=k,
+            embedding_ids=list(range(len(rows))), mmr_threshold=threshold)
+        return _result([rows[i] for i in picked], [float(s) for s in scores])
 
     # ------------------------------------------------------------------ async
-
     async def async_add(self, nodes: Sequence[BaseNode], **kwargs: Any) -> list[str]:
         """Async :meth:`add` (in a worker thread)."""
         return await asyncio.to_thread(self.add, nodes, **kwargs)
@@ -248,12 +288,8 @@ class LanceSpiralVectorStore(BasePydanticVectorStore):
         """Async :meth:`delete`."""
         await asyncio.to_thread(self.delete, ref_doc_id)
 
-    async def adelete_nodes(
-        self,
-        node_ids: list[str] | None = None,
-        filters: MetadataFilters | None = None,
-        **delete_kwargs: Any,
-    ) -> None:
+    async def adelete_nodes(self, node_ids: list[str] | None = None,
+                            filters: MetadataFilters | None = None, **delete_kwargs: Any) -> None:
         """Async :meth:`delete_nodes`."""
         await asyncio.to_thread(self.delete_nodes, node_ids, filters)
 
@@ -261,12 +297,18 @@ class LanceSpiralVectorStore(BasePydanticVectorStore):
         """Async :meth:`clear`."""
         await asyncio.to_thread(self.clear)
 
-    async def aget_nodes(
-        self, node_ids: list[str] | None = None, filters: MetadataFilters | None = None
-    ) -> list[BaseNode]:
+    async def aget_nodes(self, node_ids: list[str] | None = None,
+                         filters: MetadataFilters | None = None) -> list[BaseNode]:
         """Async :meth:`get_nodes`."""
         return await asyncio.to_thread(self.get_nodes, node_ids, filters)
 
     async def aquery(self, query: VectorStoreQuery, **kwargs: Any) -> VectorStoreQueryResult:
         """Async :meth:`query`."""
-        return await asyncio.to_thread(self.query, query)
+        return await asyncio.to_thread(self.query, query, **kwargs)
+
+
+def _result(rows: list[dict[str, Any]], scores: list[float] | None = None
+            ) -> VectorStoreQueryResult:
+    sims = [float(r["_score"]) for r in rows] if scores is None else scores
+    return VectorStoreQueryResult(nodes=[row_node(r) for r in rows], similarities=sims,
+                                  ids=[r["id"] for r in rows])

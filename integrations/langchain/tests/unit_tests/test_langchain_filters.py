@@ -19,6 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from langchain_lance_spiral.filters import filter_to_sql
 
+from lance_spiral.errors import InvalidInputError
+
 KEYS = ["a", "b", "c", "it's"]
 SCALARS: list[Any] = [-3, -1, 0, 1, 2, 2.0, 2.5, -0.5, "x", "y", "xy", "it's", "", True, False,
                       None]
@@ -165,5 +167,6 @@ def test_like_ilike_between_and_raw_sql(dataset: lance.LanceDataset, tmp_path: P
     assert run({"a": {"$ilike": "X_"}}) == {i for i in strings if DOCS[int(i)]["a"] == "xy"}
     assert run({"b": {"$between": [0, 2]}}) == {
         str(i) for i, d in enumerate(DOCS) if _num(d.get("b")) and 0 <= d["b"] <= 2}
-    assert filter_to_sql("id = '3'") == "id = '3'"
+    with pytest.raises(InvalidInputError, match="sql="):
+        filter_to_sql("id = '3'")  # raw SQL only through the stores' sql= opt-in
     assert filter_to_sql(None) is None and filter_to_sql({}) is None

@@ -95,9 +95,11 @@ def test_dict_filters_select_exactly_the_matching_rows(
     assert expected  # every case selects something
 
 
-def test_sql_string_filter_and_delete_by_filter(store: LanceSpiralVectorStore) -> None:
+def test_sql_opt_in_and_delete_by_filter(store: LanceSpiralVectorStore) -> None:
     q = store.get_by_ids(["d0"])[0].page_content
-    docs = store.similarity_search(q, k=50, filter="json_get_string(metadata, 'group') = 'b'")
+    with pytest.raises(InvalidInputError, match="sql="):
+        store.similarity_search(q, k=50, filter="json_get_string(metadata, 'group') = 'b'")
+    docs = store.similarity_search(q, k=50, sql="json_get_string(metadata, 'group') = 'b'")
     assert docs and all(d.metadata["group"] == "b" for d in docs)
     store.delete(filter={"group": "b"})
     assert store.similarity_search(q, k=300, filter={"group": "b"}) == []
