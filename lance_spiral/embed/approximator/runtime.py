@@ -42,6 +42,7 @@ _FILES = (
     "tokenizer.json",
     "config.json",
 )
+_SMALL_BATCH = 16  # fewer texts than this pool on the calling thread alone
 # 1: float16 fast-path tables; 2: int8 with row/column scales; 3: 2 + optional context tables
 _FORMAT_VERSIONS = (1, 2, 3)
 
@@ -58,7 +59,9 @@ class Approximator:
             int8 graph ``model.int8.onnx`` (exported with ``quantize=True``).
         fast: Use the folded tables + numba pooling + ``head.onnx`` when present (same maths as
             ``model.onnx``, much faster on long texts); False forces the whole ONNX graph.
-        threads: onnxruntime intra-op threads (None: its default).
+        threads: Threads of one call: onnxruntime intra-op threads and numba's pooling threads
+            (None: their defaults, except that fewer than 16 texts pool on the calling thread).
+            numba's setting is restored after each call.
         cache_size: Entries in the LRU cache of recent texts (0 disables).
         batch_size: Texts per onnxruntime call.
     """
@@ -258,9 +261,12 @@ class Approximator:
             from lance_spiral.embed.approximator.pooling import pool_folded
 
             # numba's thread count is per calling thread: set for this call only, then restored.
-            with (
-                numba_threads(self.threads) if self.threads is not None else nullcontext()
-            ):
+            # A few texts run on the calling thread: a parallel region costs more than it saves
+            # and, on a busy machine, waiting for worker threads adds tail latency.
+            threads = self.threads
+            if threads is None and len(texts) < _SMALL_BATCH:
+                threads = 1
+            with numba_threads(threads) if threads is not None else nullcontext():
                 pooled = pool_folded(flat, offsets, *self._tables, self._scales)
                 if self._context is not None:
                     pooled = self._context.apply(flat, offsets, pooled)
