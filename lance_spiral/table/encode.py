@@ -15,15 +15,19 @@ import numpy.typing as npt
 import pyarrow as pa
 
 from lance_spiral.arrow import encoded_array
+from lance_spiral.arrow.sidefiles import SideStore
 from lance_spiral.codecs import Codec, available_codecs, make_codec, normalize_rows
 from lance_spiral.errors import DimensionError, InvalidInputError
 from lance_spiral.kernels.hamming import pack_signs
 from lance_spiral.table.ingest import RowBatch
-from lance_spiral.table.meta import TableMeta
+from lance_spiral.table.meta import META_KEY, TableMeta
 
-__all__ = ["conform", "encode_batch", "fit_aux", "provisional_codec"]
+__all__ = ["FIT_SAMPLE", "PK_KEY", "conform", "encode_batch", "fit_aux", "fit_table",
+           "provisional_codec", "table_schema"]
 
 PROVISIONAL_SPEC = "float16"
+FIT_SAMPLE = 65536
+PK_KEY = "lance-schema:unenforced-primary-key"
 
 
 def provisional_codec(meta: TableMeta, sample: npt.NDArray[np.float32]) -> Codec:
@@ -39,6 +43,64 @@ def provisional_codec(meta: TableMeta, sample: npt.NDArray[np.float32]) -> Codec
     eye = np.eye(d, dtype=np.float32) * bound
     fit_on = np.concatenate([eye, -eye])
     return make_codec("sq:bits=8,ranges=minmax", metric=meta.metric).fit(fit_on)
+
+
+def fit_table(meta: TableMeta, side: SideStore, buffered: list[RowBatch], *,
+              codec: Codec | None = None
+              ) -> tuple[TableMeta, Codec, dict[str, npt.NDArray[Any]] | None]:
+    """Fit the codecs of a whole-table write on its first rows and store them as side files.
+
+    Args:
+        meta: The table metadata (a copy is updated and returned).
+        side: The table's side-file store.
+        buffered: The first rows (at least one; up to ``max(fit_rows, FIT_SAMPLE)``).
+        codec: Use this fitted codec instead of fitting one.
+
+    Returns:
+        ``(meta, codec, aux)``: ``meta.provisional`` says whether the small-table codec is used
+        (fewer than ``fit_rows`` rows); ``aux`` holds the candidate-code centre and IVF
+        centroids (compressed mode).
+
+    Raises:
+        DimensionError: Batches of different widths, or another width than ``meta.dim``.
+    """
+    meta = TableMeta(**{**meta.__dict__, "payload": list(meta.payload)})
+    dims = {rb.vectors.shape[1] for rb in buffered}
+    if meta.dim is not None:
+        dims.add(meta.dim)
+    if len(dims) > 1:
+        raise DimensionError(f"vectors have different dimensions {sorted(dims)}")
+    n_buf = sum(len(rb) for rb in buffered)
+    sample = np.concatenate([rb.vectors for rb in buffered])
+    if len(sample) > FIT_SAMPLE:
+        pick = np.random.default_rng(0).choice(len(sample), FIT_SAMPLE, replace=False)
+        sample = sample[pick]
+    provisional = codec is None and n_buf < meta.fit_rows
+    if codec is None:
+        codec = (provisional_codec(meta, sample) if provisional
+                 else make_codec(meta.codec_spec, metric=meta.metric).fit(sample))
+    meta.dim = int(sample.shape[1])
+    meta.provisional = provisional
+    meta.codec_file = side.put_codec(codec)
+    meta.id_type = "int64" if pa.types.is_integer(buffered[0].ids.type) else "string"
+    meta.payload = list(buffered[0].payload.column_names)
+    aux = fit_aux(meta, sample, provisional=provisional) if meta.mode == "compressed" else None
+    meta.aux_file = side.put_arrays(aux) if aux is not None else None
+    return meta, codec, aux
+
+
+def table_schema(meta: TableMeta, head: pa.Table) -> pa.Schema:
+    """The Lance schema of a table whose first encoded batch is ``head``.
+
+    The id column is non-null and marked as Lance's (unenforced) primary key, so that two
+    concurrent upserts of one new id cannot both insert it; the metadata record rides along.
+    """
+    fields = []
+    for f in head.schema:
+        if f.name == meta.id_column:
+            f = pa.field(f.name, f.type, nullable=False, metadata={PK_KEY: "true"})
+        fields.append(f)
+    return pa.schema(fields, metadata={META_KEY: meta.to_json()})
 
 
 def _prep(meta: TableMeta, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:

@@ -1,7 +1,8 @@
 """Turn user data (Arrow, pandas, dicts, iterables of batches) into clean row batches.
 
 A :class:`RowBatch` is what the writer needs: the ids (an Arrow array), the float32 vectors
-(validated: finite, one width) and the payload columns (an Arrow table).
+(validated: finite, one width) and the payload columns (an Arrow table). A :class:`RowSource`
+wraps the user's data so that a write whose commit lost a race can read it again.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from lance_spiral._validation import as_vectors
 from lance_spiral.errors import (
@@ -20,9 +22,13 @@ from lance_spiral.errors import (
     DTypeError,
     EmptyInputError,
     InvalidInputError,
+    TableError,
 )
 
-__all__ = ["RowBatch", "iter_batches", "vectors_from_arrow"]
+__all__ = ["REPLAY_BYTES", "RowBatch", "RowSource", "check_unique_ids", "iter_batches",
+           "vectors_from_arrow"]
+
+REPLAY_BYTES = 256 * 1024 * 1024
 
 
 @dataclass
@@ -113,9 +119,10 @@ def vectors_from_arrow(col: pa.Array | pa.ChunkedArray, name: str) -> npt.NDArra
             raise DimensionError(f"column {name!r} has vectors of different lengths"
                                  f" ({lengths.min()}..{lengths.max()})")
     values = arr.flatten()
-    if not (pa.types.is_floating(values.type) or pa.types.is_integer(values.type)
-            or pa.types.is_null(values.type)):
-        raise DTypeError(f"column {name!r} must hold floats, got {values.type}")
+    if not (pa.types.is_floating(values.type) or pa.types.is_null(values.type)):
+        raise DTypeError(
+            f"column {name!r} must hold floating-point vectors, got {values.type} values"
+            " (convert integer vectors explicitly, e.g. with numpy .astype('float32'))")
     if values.null_count:
         raise InvalidInputError(f"column {name!r} has null values inside vectors")
     flat = values.to_numpy(zero_copy_only=False).astype(np.float32, copy=False)
@@ -178,3 +185,81 @@ def iter_batches(data: Any, *, vector_column: str, id_column: str) -> Iterator[R
         if tbl.num_rows == 0:
             continue
         yield _row_batch(tbl, vector_column, id_column)
+
+
+def check_unique_ids(ids: list[pa.Array], what: str) -> None:
+    """Refuse an id given twice in one write (naming it), before anything is committed.
+
+    Raises:
+        InvalidInputError: Some id appears more than once.
+    """
+    if not ids:
+        return
+    counts = pc.value_counts(pa.chunked_array(ids).combine_chunks())
+    dup = pc.filter(counts, pc.greater(counts.field("counts"), 1))
+    if len(dup):
+        first = dup[0].as_py()
+        raise InvalidInputError(
+            f"id {first['values']!r} appears {first['counts']} times in one {what}"
+            + (f" ({len(dup)} ids are repeated)" if len(dup) > 1 else "")
+            + "; ids must be unique within a write")
+
+
+class RowSource:
+    """The rows of one write, readable again if its commit has to be rebuilt.
+
+    Materialised data (tables, dicts, lists, data frames) is simply converted again; a one-shot
+    stream (iterator, generator, ``RecordBatchReader``) is remembered as it is read, up to
+    ``replay_bytes`` of vectors and payload. A stream longer than that cannot be replayed: a
+    write that must be rebuilt then raises :class:`TableError` (nothing was written).
+
+    Args:
+        data: The user's rows (see :func:`iter_batches`).
+        vector_column: Name of the vector.
+        id_column: Name of the id.
+        replay_bytes: Memory kept for replaying a stream.
+    """
+
+    def __init__(self, data: Any, *, vector_column: str, id_column: str,
+                 replay_bytes: int = REPLAY_BYTES) -> None:
+        if data is None:
+            raise EmptyInputError("data is None")
+        self._data = data
+        self._cols = {"vector_column": vector_column, "id_column": id_column}
+        self._stream = isinstance(data, (Iterator, pa.RecordBatchReader))
+        self._it: Iterator[RowBatch] | None = None
+        self._seen: list[RowBatch] | None = []
+        self._seen_bytes = 0
+        self._limit = replay_bytes
+        self._passes = 0
+
+    def batches(self) -> Iterator[RowBatch]:
+        """Clean row batches, from the start (again on every call)."""
+        self._passes += 1
+        if not self._stream:
+            yield from iter_batches(self._data, **self._cols)
+            return
+        if self._seen is None:
+            raise TableError(
+                "another writer committed while this write streamed its rows, and the stream"
+                f" was longer than the {self._limit >> 20} MiB kept for a retry; nothing was"
+                " written: write the rows again (or pass them as a table/list)")
+        if self._it is None:
+            self._it = iter_batches(self._data, **self._cols)
+        pos = 0
+        while True:
+            if self._seen is not None and pos < len(self._seen):
+                yield self._seen[pos]
+                pos += 1
+                continue
+            rb = next(self._it, None)
+            if rb is None:
+                return
+            if self._seen is not None:
+                self._seen_bytes += rb.vectors.nbytes + rb.payload.nbytes + rb.ids.nbytes
+                if self._seen_bytes > self._limit:
+                    self._seen = None
+                else:
+                    self._seen.append(rb)
+                    pos += 1
+            yield rb

@@ -11,9 +11,8 @@ gives candidates and the codes re-rank them. Create one with
 
 from __future__ import annotations
 
-import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import lance
@@ -23,54 +22,64 @@ import pyarrow as pa
 
 from lance_spiral._validation import check_int
 from lance_spiral.arrow import add_params_dir, codes_of
-from lance_spiral.arrow.sidefiles import SideStore
+from lance_spiral.arrow.sidefiles import filesystem
 from lance_spiral.codecs import Codec
-from lance_spiral.errors import InvalidInputError, InvalidParameterError, NotFoundError, TableError
+from lance_spiral.errors import InvalidParameterError, TableError
+from lance_spiral.table.commit import Target
+from lance_spiral.table.hotload import StateCache
 from lance_spiral.table.ingest import vectors_from_arrow
 from lance_spiral.table.meta import TableMeta
+from lance_spiral.table.mutations import TableWrites
 from lance_spiral.table.query import Query
 from lance_spiral.table.snapshot import Snapshot, list_indices
 from lance_spiral.table.sql import lance_error, sql_in
-from lance_spiral.table.hotload import StateCache
 from lance_spiral.table.state import HotState, check_memory
-from lance_spiral.table.writes import add_rows, delete_rows, update_rows, upsert_rows
 
 __all__ = ["MODES", "CompressedTable", "open_table"]
 
 MODES = ("compressed", "alongside")
-_LANCE_METRIC = {"cosine": "cosine", "ip": "dot", "l2": "l2"}
 
 
 def open_table(uri: str, *, version: int | None = None, memory: str = "ram",
-               cache_dir: str | None = None) -> CompressedTable:
+               cache_dir: str | None = None, storage_options: dict[str, str] | None = None
+               ) -> CompressedTable:
     """Open an existing compressed table (latest version, or ``version`` read-only).
 
     ``memory="disk"`` keeps only the 1-bit candidate codes and IVF partitions in RAM and reads
     the re-rank codes of each query's few candidates from the table (through the local folder
     ``cache_dir`` if given, e.g. for ``s3://``); ``"ram"`` (default) keeps every code resident.
+    ``storage_options`` are Lance's object-store options (``aws_endpoint``, ``allow_http``,
+    ``aws_region``, ``aws_access_key_id``, ``aws_secret_access_key``...), used for the dataset
+    and the side files; they are never shown in reprs or errors.
 
     Raises:
         NotFoundError: No table at ``uri`` (or no such version).
         FormatVersionError: The table was written by a newer lance-spiral format.
+        CorruptDataError: Unreadable table metadata or manifest.
     """
-    try:
-        ds = lance.dataset(uri, version=version)
-    except (ValueError, OSError) as exc:
-        raise NotFoundError(f"no lance table at {uri}" + (
-            f" with version {version}" if version is not None else "") + f": {exc}") from exc
+    target = Target(_check_uri(uri), storage_options)
+    ds = target.open(version)
     return CompressedTable(uri, ds, read_only=version is not None, memory=memory,
-                           cache_dir=cache_dir)
+                           cache_dir=cache_dir, storage_options=storage_options)
 
 
-class CompressedTable:
+def _check_uri(uri: Any) -> str:
+    if not isinstance(uri, str) or not uri:
+        raise InvalidParameterError(f"uri must be a non-empty string, got {uri!r}")
+    return uri
+
+
+class CompressedTable(TableWrites):
     """A Lance table of compressed vectors (see module docs). Create with :func:`create_table`."""
 
     def __init__(self, uri: str, ds: lance.LanceDataset, *, read_only: bool = False,
-                 memory: str = "ram", cache_dir: str | None = None) -> None:
+                 memory: str = "ram", cache_dir: str | None = None,
+                 storage_options: dict[str, str] | None = None) -> None:
         self.uri = uri
         self._ds = ds
         self.meta = TableMeta.from_schema(ds.schema, uri)
-        self._side = SideStore(uri)
+        self._target = Target(uri, storage_options)
+        self._side = self._target.side
         self._read_only = read_only
         self._states = StateCache(self._side, memory=check_memory(memory), cache_dir=cache_dir)
         self._state_lock = threading.RLock()
@@ -120,8 +129,19 @@ class CompressedTable:
         return (f"CompressedTable({self.uri!r}, mode={self.mode}, metric={self.metric}, "
                 f"dim={self.dim}, codec={self.meta.codec_spec!r}, version={self.version})")
 
-    def count_rows(self, where: str | None = None) -> int:
-        """Number of rows (matching the SQL filter ``where`` if given)."""
+    def count_rows(self, filter: Mapping[str, Any] | None = None, *, sql: str | None = None
+                   ) -> int:
+        """Number of rows, or of rows matching a filter.
+
+        Args:
+            filter: A dict filter (``{"year": {"$gte": 2000}}``; see
+                :mod:`lance_spiral.table.sql.filters`), safe for untrusted input.
+            sql: Raw Lance SQL instead (trusted input only).
+
+        Raises:
+            InvalidInputError: A string passed as ``filter``, or a bad filter.
+        """
+        where = self._predicate(filter, sql)
         try:
             return int(self._ds.count_rows(filter=where))
         except (ValueError, OSError) as exc:
@@ -131,8 +151,7 @@ class CompressedTable:
         """Bytes of the whole table directory (all versions, indexes, side files)."""
         import pyarrow.fs as pafs
 
-        fs, root = pafs.FileSystem.from_uri(
-            self.uri if "://" in self.uri else os.path.abspath(self.uri))
+        fs, root = filesystem(self.uri, self._target.storage_options)
         infos = fs.get_file_info(pafs.FileSelector(root, recursive=True))
         return int(sum(i.size or 0 for i in infos if i.type == pafs.FileType.File))
 
@@ -140,22 +159,14 @@ class CompressedTable:
         """Move this handle to the latest version (other writers' commits become visible)."""
         if self._read_only:
             raise TableError("a checked-out version is read-only; open_table() for the latest")
-        self._reload(lance.dataset(self.uri))
+        self._reload(self._target.open())
         return self
 
     def _reload(self, ds: lance.LanceDataset) -> None:
         meta = TableMeta.from_schema(ds.schema, self.uri)
         with self._state_lock:
-            if int(ds.version) < int(self._ds.version):
-                return
-            self._ds, self.meta = ds, meta
-        self._states.advance(ds, meta)
-
-    def _writable(self) -> None:
-        if self._read_only:
-            raise TableError(f"table {self.uri} is checked out at version {self.version}:"
-                             " read-only (restore() it or open_table() the latest)")
-        self._reload(lance.dataset(self.uri))
+            if int(ds.version) >= int(self._ds.version):
+                self._ds, self.meta = ds, meta
 
     def hot_state(self) -> HotState:
         """The search arrays of this version (built on first use, then extended per version).
@@ -192,64 +203,6 @@ class CompressedTable:
         """
         state = self.snapshot().state
         return 0 if state is None else state.resident_bytes()
-
-    # ----------------------------------------------------------------------- writes
-    def add(self, data: Any, *, progress: bool = False) -> int:
-        """Append rows in one atomic commit; returns the number of rows added.
-
-        Raises:
-            DimensionError: Vectors of another width than the table's.
-            NonFiniteError, InvalidInputError, DTypeError: Bad rows.
-            TableError: Read-only handle.
-        """
-        self._writable()
-        n_before = self._ds.count_rows()
-        self._reload(add_rows(self.uri, self._ds, self.meta, self._side, data,
-                              progress=progress))
-        return self._ds.count_rows() - n_before
-
-    def upsert(self, data: Any) -> dict[str, int]:
-        """Merge-insert on the id column: update rows whose id exists, insert the others.
-
-        Returns:
-            ``{"inserted": n, "updated": n}``.
-        """
-        self._writable()
-        ds, counts = upsert_rows(self.uri, self._ds, self.meta, self._side, data)
-        self._reload(ds)
-        return counts
-
-    def delete(self, where: str) -> int:
-        """Delete rows matching the SQL filter ``where``; returns the number deleted."""
-        if not isinstance(where, str) or not where.strip():
-            raise InvalidInputError("delete() needs a non-empty SQL filter (use 'true' for all)")
-        self._writable()
-        before = self.count_rows()
-        self._reload(delete_rows(self.uri, self._ds, where))
-        return before - self.count_rows()
-
-    def delete_ids(self, ids: Sequence[Any]) -> int:
-        """Delete rows by id (unknown ids are ignored); returns the number deleted."""
-        ids = list(ids)
-        if not ids:
-            return 0
-        return self.delete(sql_in(self.meta.id_column, ids))
-
-    def update(self, where: str | None, values: dict[str, Any]) -> int:
-        """Set payload columns to literal ``values`` on rows matching ``where`` (all if None).
-
-        Returns:
-            The number of rows updated.
-
-        Raises:
-            InvalidInputError: Unknown or protected columns (id, vector, codes), bad filter.
-        """
-        if not isinstance(values, dict) or not values:
-            raise InvalidInputError("update() needs a non-empty dict of column -> value")
-        self._writable()
-        ds, n = update_rows(self.uri, self._ds, self.meta, where, values)
-        self._reload(ds)
-        return n
 
     # ------------------------------------------------------------------------ reads
     def get(self, ids: Sequence[Any], *, with_vectors: bool = False) -> pa.Table:
@@ -303,55 +256,8 @@ class CompressedTable:
     def checkout(self, version: int) -> CompressedTable:
         """A read-only view of ``version``."""
         check_int(version, "version", lo=1)
-        return open_table(self.uri, version=version)
-
-    def restore(self, version: int) -> None:
-        """Make ``version`` the latest (a new commit; history is kept)."""
-        check_int(version, "version", lo=1)
-        self._writable()
-        try:
-            old = lance.dataset(self.uri, version=version)
-        except (ValueError, OSError) as exc:
-            raise NotFoundError(f"table {self.uri} has no version {version}") from exc
-        TableMeta.from_schema(old.schema, self.uri)
-        old.restore()
-        self._reload(lance.dataset(self.uri))
-
-    def compact(self) -> None:
-        """Merge small fragments and drop deleted rows (Lance ``compact_files``)."""
-        self._writable()
-        self._ds.optimize.compact_files()
-        self._reload(lance.dataset(self.uri))
-
-    def create_scalar_index(self, column: str, *, index_type: str = "BTREE",
-                            replace: bool = True) -> None:
-        """Create a Lance scalar index (BTREE, BITMAP...) on a payload or id column."""
-        if column not in self._ds.schema.names or column in self.meta.internal_columns():
-            raise InvalidInputError(f"cannot index column {column!r}; columns: "
-                                    f"{[self.meta.id_column, *self.meta.payload]}")
-        self._writable()
-        self._ds.create_scalar_index(column, index_type=index_type,  # type: ignore[arg-type]
-                                     replace=replace)
-        self._reload(lance.dataset(self.uri))
-
-    def create_vector_index(self, index_type: str = "IVF_PQ", **kwargs: Any) -> None:
-        """Alongside mode: build a Lance vector index on the float column (candidate stage).
-
-        Args:
-            index_type: ``IVF_PQ``, ``IVF_RQ``, ``IVF_SQ``, ``IVF_HNSW_SQ``...
-            **kwargs: Passed to ``LanceDataset.create_index`` (num_partitions,
-                num_sub_vectors, ...).
-        """
-        if self.meta.mode != "alongside":
-            raise TableError("vector indexes need a float column: create the table in"
-                             " mode='alongside' (compressed mode has its own IVF)")
-        self._writable()
-        try:
-            self._ds.create_index(self.meta.vector_column, index_type=index_type,
-                                  metric=_LANCE_METRIC[self.metric], **kwargs)
-        except (ValueError, OSError, TypeError) as exc:
-            raise InvalidParameterError(f"cannot build {index_type} index: {exc}") from exc
-        self._reload(lance.dataset(self.uri))
+        return open_table(self.uri, version=version, memory=self.memory,
+                          storage_options=self._target.storage_options)
 
     def has_vector_index(self) -> bool:
         """Whether the float column has a Lance vector index (alongside mode)."""

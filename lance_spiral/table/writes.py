@@ -1,7 +1,15 @@
-"""Writes of compressed tables: append, upsert, delete and update, each one Lance commit.
+"""Writes of compressed tables: add, upsert, delete and update, each one conditional commit.
 
-Functions here take the parts of a table version (URI, dataset, metadata, side files) and return
-the dataset after their commit; :class:`~lance_spiral.table.table.CompressedTable` wraps them.
+Each function here is *one attempt*: it opens the latest version ``V``, builds its change from
+``V`` and commits it with ``read_version=V`` (:mod:`lance_spiral.table.commit`). If another
+writer's commit makes that impossible it raises
+:class:`~lance_spiral.table.commit.WriteConflictError`, and the caller
+(:class:`~lance_spiral.table.table.CompressedTable`) runs it again from the new latest version
+with :func:`~lance_spiral.table.commit.retrying`. Nothing is committed by an attempt that fails.
+
+Small tables: while a table holds fewer than ``fit_rows`` rows its codes use a provisional codec
+(:func:`lance_spiral.table.encode.provisional_codec`); the first fill, and the add that brings
+the table to ``fit_rows`` rows, re-encode the whole table (:mod:`lance_spiral.table.rewrite`).
 """
 
 from __future__ import annotations
@@ -10,81 +18,61 @@ import itertools
 from collections.abc import Iterator
 from typing import Any
 
-import lance
 import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
+from lance import LanceDataset
 
-from lance_spiral.arrow import codes_of
-from lance_spiral.arrow.sidefiles import SideStore
-from lance_spiral.codecs import Codec, make_codec
-from lance_spiral.errors import DimensionError, InvalidInputError, TableError
-from lance_spiral.table.encode import conform, encode_batch, fit_aux, provisional_codec
-from lance_spiral.table.ingest import RowBatch, iter_batches, vectors_from_arrow
-from lance_spiral.table.meta import META_KEY, TableMeta
-from lance_spiral.table.snapshot import list_indices
+from lance_spiral.errors import InvalidInputError
+from lance_spiral.table.commit import Target, commit_append, lance_conflicts
+from lance_spiral.table.encode import conform, encode_batch
+from lance_spiral.table.ingest import RowBatch, RowSource, check_unique_ids
+from lance_spiral.table.meta import TableMeta
+from lance_spiral.table.rewrite import existing_rows, progress_bar, rewrite_table, write_encoded
 from lance_spiral.table.sql import lance_error, sql_literal
 
-__all__ = [
-    "add_rows",
-    "delete_rows",
-    "existing_rows",
-    "update_rows",
-    "upsert_rows",
-    "write_rows",
-]
-
-FIT_SAMPLE = 65536
-
-_SCALAR_KINDS = ("BTREE", "BITMAP", "LABEL_LIST", "INVERTED")
+__all__ = ["add_rows", "delete_rows", "update_rows", "upsert_rows"]
 
 
-def existing_rows(ds: lance.LanceDataset, meta: TableMeta, side: SideStore
-                  ) -> Iterator[RowBatch]:
-    """Every row of ``ds`` as clean batches (vectors decoded, or read from the float column)."""
-    if ds.count_rows() == 0 or meta.codec_file is None:
-        return
-    cols = [meta.id_column, *meta.payload]
-    src = meta.vector_column if meta.mode == "alongside" else meta.codes_column
-    for batch in ds.to_batches(columns=[*cols, src], batch_size=65536):
-        tbl = pa.Table.from_batches([batch])
-        if meta.mode == "alongside":
-            vecs = vectors_from_arrow(tbl.column(src), src)
-        else:
-            vecs = side.get_codec(meta.codec_file).decode(codes_of(tbl.column(src)))
-        yield RowBatch(ids=tbl.column(meta.id_column).combine_chunks(), vectors=vecs,
-                       payload=tbl.select(meta.payload))
+def _latest(target: Target) -> tuple[LanceDataset, TableMeta]:
+    ds = target.open()
+    return ds, TableMeta.from_schema(ds.schema, target.uri)
 
 
-def _scalar_indices(ds: lance.LanceDataset) -> list[tuple[str, str]]:
-    out: list[tuple[str, str]] = []
-    for idx in list_indices(ds):
-        kind = str(idx.get("type", "")).upper()
-        if kind in _SCALAR_KINDS:
-            out.extend((f, kind) for f in idx.get("fields", []))
-    return out
+class _Tracked:
+    """Counts the rows of an iterator of batches and keeps their ids (for the duplicate check)."""
+
+    def __init__(self, batches: Iterator[RowBatch]) -> None:
+        self._it = batches
+        self.ids: list[pa.Array] = []
+        self.rows = 0
+
+    def __iter__(self) -> Iterator[RowBatch]:
+        for rb in self._it:
+            self.ids.append(rb.ids)
+            self.rows += len(rb)
+            yield rb
+
+    def check(self, what: str) -> None:
+        check_unique_ids(self.ids, what)
 
 
-def _rewrite(uri: str, ds: lance.LanceDataset, meta: TableMeta, side: SideStore,
-             batches: Iterator[RowBatch], *, progress: bool) -> lance.LanceDataset:
-    """Re-encode every row (a codec fit) in one ``overwrite`` commit; scalar indexes rebuilt."""
-    old = _scalar_indices(ds)
-    new, _ = write_rows(uri, meta, side, batches, mode="overwrite", progress=progress)
-    if new is None:
-        return ds
-    for col, kind in old:
-        if col in new.schema.names:
-            new.create_scalar_index(col, index_type=kind, replace=True)  # type: ignore[arg-type]
-    return lance.dataset(uri) if old else new
+def add_rows(target: Target, source: RowSource, *, progress: bool = False
+             ) -> tuple[LanceDataset, int]:
+    """Append the rows of ``source`` to the latest version; returns ``(dataset, rows written)``.
 
+    An empty table (or one whose rows were all deleted) is filled by a rewrite that fits the
+    codec; a provisional table that reaches ``fit_rows`` rows is re-encoded with the target
+    codec; otherwise the rows are encoded with the codec in use and appended. No rows: no commit.
 
-def add_rows(uri: str, ds: lance.LanceDataset, meta: TableMeta, side: SideStore, data: Any,
-             *, progress: bool = False) -> lance.LanceDataset:
-    """Append rows; the first rows (or the ``fit_rows``-th) fit the codec and re-encode all."""
-    batches = iter_batches(data, vector_column=meta.vector_column, id_column=meta.id_column)
+    Raises:
+        WriteConflictError: Another writer's commit since the version read (retry).
+    """
+    ds, meta = _latest(target)
     n_before = ds.count_rows()
-    if n_before == 0 or meta.provisional:
+    new = _Tracked(source.batches())
+    batches: Iterator[RowBatch] = iter(new)
+    if n_before == 0 or meta.provisional or meta.codec_file is None:
         head: list[RowBatch] = []
         n_head = 0
         for rb in batches:
@@ -93,72 +81,106 @@ def add_rows(uri: str, ds: lance.LanceDataset, meta: TableMeta, side: SideStore,
             if n_before + n_head >= meta.fit_rows:
                 break
         if not head:
-            return ds
-        if n_before == 0 or n_before + n_head >= meta.fit_rows:
-            chain = itertools.chain(existing_rows(ds, meta, side), head, batches)
-            return _rewrite(uri, ds, meta, side, chain, progress=progress)
+            return ds, 0
+        if n_before == 0 or meta.codec_file is None or n_before + n_head >= meta.fit_rows:
+            rows = itertools.chain(existing_rows(ds, meta, target), head, batches)
+            out = rewrite_table(target, ds, meta, rows, progress=progress,
+                                before_commit=lambda: new.check("add"))
+            return (ds if out is None else out), new.rows
         batches = iter(head)
-    if meta.codec_file is None:
-        raise TableError(f"table {uri} has no codec yet (empty table)")
-    codec = side.get_codec(meta.codec_file)
-    aux = side.get_arrays(meta.aux_file) if meta.aux_file else None
-    new, _ = write_rows(uri, meta, side, batches, mode="append", state=(codec, aux),
-                        schema=ds.schema, progress=progress)
-    return ds if new is None else new
+    codec = target.side.get_codec(meta.codec_file)
+    aux = target.side.get_arrays(meta.aux_file) if meta.aux_file else None
+    bar = progress_bar(None, progress)
+
+    def encoded() -> Iterator[pa.Table]:
+        for rb in batches:
+            if bar is not None:
+                bar.update(len(rb))
+            yield encode_batch(meta, codec, aux, rb)
+
+    try:
+        fragments = write_encoded(target, ds.schema, encoded(), append=True)
+    finally:
+        if bar is not None:
+            bar.close()
+    if new.rows == 0:
+        return ds, 0
+    new.check("add")
+    return commit_append(target, fragments, int(ds.version)), new.rows
 
 
-def upsert_rows(uri: str, ds: lance.LanceDataset, meta: TableMeta, side: SideStore, data: Any
-                ) -> tuple[lance.LanceDataset, dict[str, int]]:
-    """Merge-insert on the id column; returns the dataset and ``{"inserted", "updated"}``."""
-    if ds.count_rows() == 0 or meta.provisional:
-        return _upsert_small(uri, ds, meta, side, data)
-    codec = side.get_codec(meta.codec_file or "")
-    aux = side.get_arrays(meta.aux_file) if meta.aux_file else None
-    parts = [conform(encode_batch(meta, codec, aux, rb), ds.schema)
-             for rb in iter_batches(data, vector_column=meta.vector_column,
-                                    id_column=meta.id_column)]
+def upsert_rows(target: Target, source: RowSource) -> tuple[LanceDataset, dict[str, int]]:
+    """Merge-insert on the id column; returns the dataset and ``{"inserted", "updated"}``.
+
+    Raises:
+        WriteConflictError: Another writer's commit since the version read (retry).
+        InvalidInputError: An id given twice.
+    """
+    ds, meta = _latest(target)
+    if ds.count_rows() == 0 or meta.provisional or meta.codec_file is None:
+        return _upsert_small(target, ds, meta, source)
+    codec = target.side.get_codec(meta.codec_file)
+    aux = target.side.get_arrays(meta.aux_file) if meta.aux_file else None
+    parts = [encode_batch(meta, codec, aux, rb) for rb in source.batches()]
     if not parts:
         return ds, {"inserted": 0, "updated": 0}
-    tbl = pa.concat_tables(parts)
-    res = (ds.merge_insert(meta.id_column).when_matched_update_all()
-           .when_not_matched_insert_all().execute(tbl))
-    return lance.dataset(uri), {"inserted": int(res.get("num_inserted_rows", 0)),
-                                "updated": int(res.get("num_updated_rows", 0))}
+    check_unique_ids([p.column(meta.id_column).combine_chunks() for p in parts], "upsert")
+    tbl = conform(pa.concat_tables(parts), ds.schema)
+    res = lance_conflicts(lambda: ds.merge_insert(meta.id_column).when_matched_update_all()
+                          .when_not_matched_insert_all().execute(tbl))
+    return ds, {"inserted": int(res.get("num_inserted_rows", 0)),
+                "updated": int(res.get("num_updated_rows", 0))}
 
 
-def _upsert_small(uri: str, ds: lance.LanceDataset, meta: TableMeta, side: SideStore, data: Any
-                  ) -> tuple[lance.LanceDataset, dict[str, int]]:
-    """Upsert on an empty or provisional (small) table: one ``overwrite`` commit."""
-    new = list(iter_batches(data, vector_column=meta.vector_column, id_column=meta.id_column))
+def _upsert_small(target: Target, ds: LanceDataset, meta: TableMeta, source: RowSource
+                  ) -> tuple[LanceDataset, dict[str, int]]:
+    """Upsert on an empty or provisional (small) table: one conditional rewrite."""
+    new = list(source.batches())
     if not new:
         return ds, {"inserted": 0, "updated": 0}
+    check_unique_ids([rb.ids for rb in new], "upsert")
     new_ids = pa.chunked_array([rb.ids for rb in new]).combine_chunks()
     kept: list[RowBatch] = []
     matched = 0
-    for rb in existing_rows(ds, meta, side):
-        hit = pc.is_in(rb.ids, value_set=new_ids.cast(rb.ids.type))
+    for rb in existing_rows(ds, meta, target):
+        if rb.ids.type != new_ids.type:
+            raise InvalidInputError(f"ids of type {new_ids.type} cannot match the table's"
+                                    f" {rb.ids.type} ids")
+        hit = pc.is_in(rb.ids, value_set=new_ids)
         matched += int(pc.sum(hit).as_py() or 0)
-        keep = pc.invert(hit)
-        idx = np.flatnonzero(np.asarray(keep.to_numpy(zero_copy_only=False)))
+        idx = np.flatnonzero(~np.asarray(hit.to_numpy(zero_copy_only=False)))
         if len(idx):
             kept.append(RowBatch(ids=rb.ids.take(pa.array(idx)), vectors=rb.vectors[idx],
                                  payload=rb.payload.take(pa.array(idx))))
-    out = _rewrite(uri, ds, meta, side, itertools.chain(kept, new), progress=False)
-    return out, {"inserted": len(new_ids) - matched, "updated": matched}
+    out = rewrite_table(target, ds, meta, itertools.chain(kept, new))
+    return (ds if out is None else out), {"inserted": len(new_ids) - matched,
+                                          "updated": matched}
 
 
-def delete_rows(uri: str, ds: lance.LanceDataset, where: str) -> lance.LanceDataset:
-    """Delete the rows matching the SQL filter ``where``."""
+def _count(result: Any, key: str) -> int:
+    """A count from a Lance result (a dict-like ``DeleteResult`` / ``UpdateResult``)."""
+    value: Any = dict(result).get(key, 0)
+    return int(value)
+
+
+def delete_rows(target: Target, where: str) -> tuple[LanceDataset, int]:
+    """Delete the rows of the latest version matching the SQL predicate ``where``.
+
+    Returns:
+        ``(dataset, rows deleted)``.
+    """
+    ds = target.open()
     try:
-        ds.delete(where)
+        res = lance_conflicts(lambda: ds.delete(where))
     except (ValueError, OSError) as exc:
         raise lance_error(exc, where) from exc
-    return lance.dataset(uri)
+    return ds, _count(res, "num_deleted_rows")
 
 
-def update_rows(uri: str, ds: lance.LanceDataset, meta: TableMeta, where: str | None,
-                values: dict[str, Any]) -> tuple[lance.LanceDataset, int]:
+def update_rows(target: Target, where: str | None, values: dict[str, Any]
+                ) -> tuple[LanceDataset, int]:
     """Set payload columns to literal ``values`` on rows matching ``where`` (all if None)."""
+    ds, meta = _latest(target)
     protected = {meta.id_column, meta.vector_column, *meta.internal_columns()}
     for col in values:
         if col in protected:
@@ -167,127 +189,8 @@ def update_rows(uri: str, ds: lance.LanceDataset, meta: TableMeta, where: str | 
             raise InvalidInputError(f"unknown column {col!r}; columns: {meta.payload}")
     updates = {c: sql_literal(v) for c, v in values.items()}
     try:
-        res = ds.update(updates, where=where)
+        res = lance_conflicts(lambda: ds.update(updates, where=where))
     except (ValueError, OSError) as exc:
         raise lance_error(exc, where) from exc
-    return lance.dataset(uri), int(res.get("num_rows_updated", 0)) if isinstance(res, dict) else 0
+    return ds, _count(res, "num_rows_updated")
 
-
-def _progress(total: int | None, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="rows", desc="encoding", leave=False)
-
-
-def _guarded(gen: Iterator[pa.RecordBatch], box: list[BaseException]
-             ) -> Iterator[pa.RecordBatch]:
-    try:
-        yield from gen
-    except BaseException as exc:
-        box.append(exc)
-        raise
-
-
-def _write(reader: pa.RecordBatchReader, uri: str, mode: str, box: list[BaseException]
-           ) -> lance.LanceDataset:
-    try:
-        return lance.write_dataset(reader, uri, mode=mode)
-    except Exception as exc:
-        if box:
-            raise box[0] from None
-        raise TableError(f"writing to {uri} failed: {exc}") from exc
-
-
-def write_rows(
-    uri: str,
-    meta: TableMeta,
-    side: SideStore,
-    batches: Iterator[RowBatch],
-    *,
-    mode: str,
-    state: tuple[Codec, dict[str, npt.NDArray[Any]] | None] | None = None,
-    schema: pa.Schema | None = None,
-    progress: bool = False,
-    total: int | None = None,
-) -> tuple[lance.LanceDataset | None, TableMeta]:
-    """Encode ``batches`` and commit them to ``uri`` in one Lance commit.
-
-    Args:
-        uri: Dataset URI.
-        meta: Table metadata (a copy is updated and returned).
-        side: Side-file store of the table.
-        batches: Clean row batches.
-        mode: ``"create"`` / ``"overwrite"`` (fit codecs on the data) or ``"append"``.
-        state: For ``append``: the codec and aux arrays in use.
-        schema: For ``append``: the dataset schema to conform to.
-        progress: Show a progress bar.
-        total: Expected row count (for the bar).
-
-    Returns:
-        ``(dataset, meta)``; dataset is ``None`` when there were no rows to write.
-    """
-    meta = TableMeta(**{**meta.__dict__, "payload": list(meta.payload)})
-    bar = _progress(total, progress)
-    box: list[BaseException] = []
-    try:
-        if mode == "append":
-            if state is None or schema is None:
-                raise TableError("append needs the current codec and schema")
-            codec, aux = state
-
-            def gen_append() -> Iterator[pa.RecordBatch]:
-                for rb in batches:
-                    tbl = conform(encode_batch(meta, codec, aux, rb), schema)
-                    if bar is not None:
-                        bar.update(len(rb))
-                    yield from tbl.to_batches()
-
-            reader = pa.RecordBatchReader.from_batches(schema, _guarded(gen_append(), box))
-            return _write(reader, uri, "append", box), meta
-
-        buffered: list[RowBatch] = []
-        n_buf = 0
-        it = iter(batches)
-        for rb in it:
-            buffered.append(rb)
-            n_buf += len(rb)
-            if n_buf >= max(meta.fit_rows, FIT_SAMPLE):
-                break
-        if not buffered:
-            return None, meta
-        dims = {rb.vectors.shape[1] for rb in buffered}
-        if meta.dim is not None:
-            dims.add(meta.dim)
-        if len(dims) > 1:
-            raise DimensionError(f"vectors have different dimensions {sorted(dims)}")
-        sample = np.concatenate([rb.vectors for rb in buffered])
-        if len(sample) > FIT_SAMPLE:
-            pick = np.random.default_rng(0).choice(len(sample), FIT_SAMPLE, replace=False)
-            sample = sample[pick]
-        provisional = n_buf < meta.fit_rows
-        codec = (provisional_codec(meta, sample) if provisional
-                 else make_codec(meta.codec_spec, metric=meta.metric).fit(sample))
-        meta.dim = int(sample.shape[1])
-        meta.provisional = provisional
-        meta.codec_file = side.put_codec(codec)
-        meta.id_type = "int64" if pa.types.is_integer(buffered[0].ids.type) else "string"
-        meta.payload = list(buffered[0].payload.column_names)
-        aux = fit_aux(meta, sample, provisional=provisional) if meta.mode == "compressed" else None
-        meta.aux_file = side.put_arrays(aux) if aux is not None else None
-        head = encode_batch(meta, codec, aux, buffered[0])
-        out_schema = head.schema.with_metadata({META_KEY: meta.to_json()})
-
-        def gen() -> Iterator[pa.RecordBatch]:
-            for i, rb in enumerate(itertools.chain(buffered, it)):
-                tbl = head if i == 0 else encode_batch(meta, codec, aux, rb)
-                if bar is not None:
-                    bar.update(len(rb))
-                yield from conform(tbl, out_schema).to_batches()
-
-        reader = pa.RecordBatchReader.from_batches(out_schema, _guarded(gen(), box))
-        return _write(reader, uri, mode, box), meta
-    finally:
-        if bar is not None:
-            bar.close()

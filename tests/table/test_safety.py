@@ -31,8 +31,8 @@ def test_killed_writer_leaves_previous_version(tmp_path, docs):
     files_before = set(data_dir.iterdir())
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     script = Path(__file__).parents[1] / "support" / "writer_script.py"
-    proc = subprocess.Popen([sys.executable, str(script), uri], stdout=subprocess.PIPE, text=True,
-                            env=env)
+    proc = subprocess.Popen([sys.executable, str(script), "killed", uri],
+                            stdout=subprocess.PIPE, text=True, env=env)
     try:
         line = proc.stdout.readline() if proc.stdout else ""
         assert line.strip() == "WRITING"

@@ -14,7 +14,7 @@ def test_versions_checkout_restore_compact(tmp_path, docs, scifact_corpus_emb):
     t = create_table(uri, docs, progress=False)
     v1 = t.version
     t.add(rows(scifact_corpus_emb[2000:2010], start=2000))
-    t.delete("year < 1995")
+    t.delete({"year": {"$lt": 1995}})
     vs = t.versions()
     assert [v["version"] for v in vs] == list(range(1, t.version + 1))
     assert all("timestamp" in v for v in vs)
@@ -29,7 +29,7 @@ def test_versions_checkout_restore_compact(tmp_path, docs, scifact_corpus_emb):
     assert open_table(uri).count_rows() == 2000
     assert open_table(uri, version=len(vs)).count_rows() == n_now
     t.add(rows(scifact_corpus_emb[2000:2003], start=2000))
-    t.delete("year = 1999")
+    t.delete({"year": 1999})
     before = t.search(scifact_corpus_emb[2001]).limit(3).to_list()
     t.compact()
     assert t.search(scifact_corpus_emb[2001]).limit(3).to_list() == before

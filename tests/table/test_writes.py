@@ -49,8 +49,8 @@ def test_upsert_on_tiny_table(tmp_path, scifact_corpus_emb):
 
 
 def test_delete_and_delete_ids(table, scifact_corpus_emb):
-    assert table.delete("year = 1990") == 67
-    assert table.count_rows(where="year = 1990") == 0
+    assert table.delete({"year": 1990}) == 67
+    assert table.count_rows({"year": 1990}) == 0
     assert table.delete_ids(["doc1", "doc2", "no-such-id"]) == 2
     assert table.delete_ids([]) == 0
     assert table.count_rows() == 2000 - 67 - 2
@@ -60,16 +60,19 @@ def test_delete_and_delete_ids(table, scifact_corpus_emb):
 
 
 def test_update_payload(table):
-    assert table.update("year = 1991", {"title": "it's updated"}) == 67
-    assert table.count_rows("title = 'it''s updated'") == 67
+    assert table.update({"year": 1991}, {"title": "it's updated"}) == 67
+    assert table.count_rows({"title": "it's updated"}) == 67
+    assert table.update(None, {"year": 2001}, sql="year = 1991") == 67
     table.update(None, {"year": 2000})
-    assert table.count_rows("year = 2000") == 2000
+    assert table.count_rows({"year": 2000}) == 2000
     with pytest.raises(InvalidInputError, match="cannot be updated"):
         table.update(None, {"id": "x"})
     with pytest.raises(InvalidInputError, match="unknown column"):
         table.update(None, {"nope": 1})
     with pytest.raises(InvalidInputError, match="Lance rejected the filter"):
-        table.update("nope >>> 3", {"year": 1})
+        table.update(None, {"year": 1}, sql="nope >>> 3")
+    with pytest.raises(InvalidInputError, match="sql="):
+        table.update("year = 1", {"year": 1})
 
 
 def test_get_order_missing_and_vectors(table, docs):
@@ -88,19 +91,19 @@ def test_filters_with_and_without_scalar_index(table, scifact_corpus_emb, indexe
         table.create_scalar_index("year")
         table.create_scalar_index("id")
     q = scifact_corpus_emb[7]
-    res = table.search(q).where("year = 1997").limit(5).to_list()
+    res = table.search(q).where(sql="year = 1997").limit(5).to_list()
     assert len(res) == 5 and all(r["year"] == 1997 for r in res)
     assert res[0]["id"] == "doc7"
-    post = table.search(q).where("year = 1997", prefilter=False).limit(5).to_list()
+    post = table.search(q).where(sql="year = 1997", prefilter=False).limit(5).to_list()
     assert all(r["year"] == 1997 for r in post) and post[0]["id"] == "doc7"
-    assert table.search(q).where("year = 1800").limit(5).to_list() == []
+    assert table.search(q).where(sql="year = 1800").limit(5).to_list() == []
     assert table.get(["doc11"]).to_pylist()[0]["year"] == 2001
     with pytest.raises(InvalidInputError, match="Lance rejected the filter"):
-        table.search(q).where("yearr = 3").to_list()
+        table.search(q).where(sql="yearr = 3").to_list()
 
 
 def test_filter_only_query(table):
-    out = table.search().where("year = 1995").limit(3).to_list()
+    out = table.search().where(sql="year = 1995").limit(3).to_list()
     assert len(out) == 3 and all(r["year"] == 1995 for r in out)
 
 

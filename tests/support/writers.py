@@ -1,0 +1,63 @@
+"""A pool of writer subprocesses (tests/support/writer_script.py) started at once on a table."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+SCRIPT = Path(__file__).with_name("writer_script.py")
+
+
+class Writers:
+    """``n`` long-lived worker processes; :meth:`run` starts one command on each, all at once."""
+
+    def __init__(self, n: int, tmp: Path, shared_data: Path) -> None:
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "RUST_LOG": "error",
+               "LANCE_SPIRAL_SHARED_DATA": str(shared_data)}
+        self.tmp = tmp
+        self.round = 0
+        self.procs = [subprocess.Popen([sys.executable, str(SCRIPT), "worker"],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                                       env=env) for _ in range(n)]
+
+    def run(self, commands: list[dict[str, Any]], timeout: float = 120.0) -> list[Any]:
+        """Send one command per worker, start them together, return their results in order."""
+        self.round += 1
+        go = self.tmp / f"go-{self.round}"
+        for proc, cmd in zip(self.procs, commands, strict=True):
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps({**cmd, "go": str(go)}) + "\n")
+            proc.stdin.flush()
+        for proc in self.procs:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            assert line.strip() == "READY", line
+        go.touch()
+        deadline = time.monotonic() + timeout
+        out = []
+        for proc in self.procs:
+            assert proc.stdout is not None
+            line = proc.stdout.readline()
+            assert time.monotonic() < deadline, "a writer took too long"
+            res = json.loads(line)
+            assert "error" not in res, res["error"]
+            out.append(res["ok"])
+        return out
+
+    def close(self) -> None:
+        """Stop the workers (closing stdin ends their loop)."""
+        for proc in self.procs:
+            if proc.stdin is not None:
+                proc.stdin.close()
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
