@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-tables approximator clean
+.PHONY: demo test lint bench bench-tables approximator notebooks clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,12 +14,17 @@ $(VENV)/bin/python:
 # torch first, pinned to the CPU build, so nothing later pulls a CUDA build.
 $(STAMP): $(VENV)/bin/python pyproject.toml integrations/langchain/pyproject.toml integrations/llamaindex/pyproject.toml
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[train,bedrock,langchain,llamaindex,bench,dev]'
+	$(PIP) install -q -e '.[train,bedrock,langchain,llamaindex,distributed,bench,dev]'
 	$(PIP) install -q -e integrations/langchain -e integrations/llamaindex
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/lance-spiral demo --out demo-out
+
+# The example notebooks in Jupyter (the [examples] extra); the test suite runs them with nbclient.
+notebooks: $(STAMP)
+	$(PIP) install -q -e '.[examples]'
+	$(VENV)/bin/jupyter notebook examples/
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not slow"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,7 +23,7 @@ import pyarrow as pa
 
 from lance_spiral.arrow import codes_of
 from lance_spiral.arrow.sidefiles import SideStore
-from lance_spiral.errors import CorruptDataError, InvalidParameterError
+from lance_spiral.errors import CorruptDataError, InvalidParameterError, LanceSpiralError
 from lance_spiral.table.meta import TableMeta
 from lance_spiral.table.state import FragmentInfo, HotState, RowMap, check_memory
 
@@ -37,16 +36,27 @@ _COMPACT_MIN = 16384
 _RETUNE = 0.2
 
 
-def fragment_infos(ds: lance.LanceDataset) -> list[FragmentInfo]:
-    """The fragments of ``ds``'s version with what identifies their content."""
+def fragment_infos(ds: lance.LanceDataset,
+                   known: dict[int, FragmentInfo] | None = None) -> list[FragmentInfo]:
+    """The fragments of ``ds``'s version with what identifies their content.
+
+    ``known`` (fragment id -> info of an earlier version) skips the metadata of fragments whose
+    row count and deletion file are unchanged: their data files are taken as unchanged too.
+    Lance only rewrites a fragment's code columns in place together with a new codec file,
+    which reloads every fragment anyway.
+    """
     out = []
     for frag in ds.get_fragments():
+        fid = int(frag.fragment_id)
+        rows = int(frag.physical_rows)
+        dele = frag.deletion_file()
+        prev = None if known is None else known.get(fid)
+        if prev is not None and prev.rows == rows and prev.deletion == dele:
+            out.append(prev)
+            continue
         md = frag.metadata
-        dele = md.deletion_file
-        out.append(FragmentInfo(
-            id=int(md.id), rows=int(md.physical_rows),
-            files=tuple(_file_path(f) for f in md.files),
-            deletion=None if dele is None else f"{dele.read_version}-{dele.id}-{dele.file_type}"))
+        out.append(FragmentInfo(id=fid, rows=rows,
+                                files=tuple(_file_path(f) for f in md.files), deletion=dele))
     return out
 
 
@@ -116,32 +126,42 @@ class StateCache:
         self.cache_dir = None if cache_dir is None else os.fspath(cache_dir)
         self._keep = keep
         self._lock = threading.Lock()
-        self._states: OrderedDict[int, HotState] = OrderedDict()
+        self._states: dict[int, HotState] = {}
         self._stores: dict[int, _Store] = {}
 
-    def latest(self) -> HotState | None:
-        """The newest state built (``None`` before the first query)."""
-        with self._lock:
-            return next(reversed(self._states.values()), None)
-
     def get(self, ds: lance.LanceDataset, meta: TableMeta) -> HotState:
-        """The state of ``ds``'s version (built, derived from the newest one, or cached)."""
+        """The state of ``ds``'s version (cached, or derived from the newest one)."""
         version = int(ds.version)
+        st = self._states.get(version)
+        if st is not None and _state_key(st.meta) == _state_key(meta):
+            return st
         with self._lock:
             st = self._states.get(version)
             if st is not None and _state_key(st.meta) == _state_key(meta):
-                self._states.move_to_end(version)
                 return st
             base = max(self._states.values(), key=lambda s: s.version, default=None)
             if base is not None and _state_key(base.meta) != _state_key(meta):
                 base = None
             st = self._build(ds, meta, base)
             self._states[version] = st
-            self._states.move_to_end(version)
             while len(self._states) > self._keep:
-                old_v, _ = self._states.popitem(last=False)
-                self._stores.pop(old_v, None)
+                oldest = min(self._states)
+                del self._states[oldest]
+                self._stores.pop(oldest, None)
             return st
+
+    def advance(self, ds: lance.LanceDataset, meta: TableMeta) -> None:
+        """Derive the state of a version the handle just moved to, if it was searched before.
+
+        Called after a write: the writer pays the (incremental) cost, so the next search finds
+        its state ready. Errors are left to that search, which derives the state again.
+        """
+        if meta.codec_file is None or not self._states:
+            return
+        try:
+            self.get(ds, meta)
+        except (LanceSpiralError, OSError, ValueError):
+            return
 
     # --------------------------------------------------------------------------- build
     def _specs(self, meta: TableMeta, code_bytes: int, stable: bool
@@ -164,8 +184,9 @@ class StateCache:
             raise CorruptDataError(f"table {ds.uri} has no codec yet")
         codec = self.side.get_codec(meta.codec_file)
         stable = bool(getattr(ds, "has_stable_row_ids", False))
-        infos = fragment_infos(ds)
         store = None if base is None else self._stores.get(base.version)
+        infos = fragment_infos(ds, None if base is None else {
+            i.id: i for i in base.rows.infos})
         if base is None or store is None or (base.rowids is None) == stable:
             base, store = None, _Store(self._specs(meta, codec.code_bytes, stable), 0)
         old = {} if base is None else {i.key: (i, int(s))

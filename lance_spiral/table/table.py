@@ -165,8 +165,10 @@ class CompressedTable(TableWrites):
     def _reload(self, ds: lance.LanceDataset) -> None:
         meta = TableMeta.from_schema(ds.schema, self.uri)
         with self._state_lock:
-            if int(ds.version) >= int(self._ds.version):
-                self._ds, self.meta = ds, meta
+            if int(ds.version) < int(self._ds.version):
+                return
+            self._ds, self.meta = ds, meta
+        self._states.advance(ds, meta)
 
     def hot_state(self) -> HotState:
         """The search arrays of this version (built on first use, then extended per version).

@@ -86,8 +86,9 @@ def test_disk_mode_follows_writes(tmp_path, wordnet_sample):
     d = open_table(t.uri, memory="disk", cache_dir=str(tmp_path / "c"))
     assert d.search(x[5]).limit(1).to_list()[0]["id"] == 5
     d.add({"id": [9000], "vector": x[9000:9001]})
-    d.delete({"id": 5})
     assert d.hot_state().loaded_rows == 1
+    d.delete({"id": 5})
+    assert d.hot_state().loaded_rows == 0
     assert d.search(x[9000]).limit(1).to_list()[0]["id"] == 9000
     assert 5 not in [h["id"] for h in d.search(x[5]).limit(5).to_list()]
     assert len(list((tmp_path / "c").glob("*.codes"))) == 2
