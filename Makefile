@@ -14,7 +14,7 @@ $(VENV)/bin/python:
 # torch first, pinned to the CPU build, so nothing later pulls a CUDA build.
 $(STAMP): $(VENV)/bin/python pyproject.toml integrations/langchain/pyproject.toml integrations/llamaindex/pyproject.toml
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[train,bedrock,langchain,llamaindex,distributed,bench,dev]'
+	$(PIP) install -q -e '.[train,bedrock,langchain,llamaindex,distributed,server,bench,dev]'
 	$(PIP) install -q -e integrations/langchain -e integrations/llamaindex
 	touch $(STAMP)
 
@@ -26,7 +26,16 @@ notebooks: $(STAMP)
 	$(PIP) install -q -e '.[examples]'
 	$(VENV)/bin/jupyter notebook examples/
 
-test: $(STAMP)
+# Debian's Chromium for the dashboard's browser test: Playwright (the Python package) drives it
+# through executable_path; no browser is ever downloaded. Needs root (or sudo) for apt-get.
+CHROMIUM := /usr/bin/chromium
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -q
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q chromium
+
+test: $(STAMP) $(CHROMIUM)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not slow"
 
 lint: $(STAMP)

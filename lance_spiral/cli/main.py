@@ -31,6 +31,10 @@ _COMMANDS: list[tuple[tuple[str, ...], str, str, str, str]] = [
      "embed texts (one per line on stdin) with an approximator into a .npy file"),
     (("eval-embedder",), "lance_spiral.cli.embedder", "add_eval_arguments", "run_eval",
      "evaluate an approximator against its teacher on a BEIR retrieval set"),
+    (("mcp",), "lance_spiral.server.cli", "add_mcp_arguments", "run_mcp",
+     "serve MCP tools (search, add, stats, quantize) over stdio or streamable HTTP"),
+    (("serve",), "lance_spiral.server.cli", "add_serve_arguments", "run_serve",
+     "serve the REST API, the dashboard and the MCP tools over HTTP ([server] extra)"),
 ]
 
 
