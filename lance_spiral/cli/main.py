@@ -21,6 +21,8 @@ _COMMANDS: list[tuple[tuple[str, ...], str, str, str, str]] = [
      "benchmark codecs on .npy embeddings (recall, cosine, bytes, speed; faiss alongside)"),
     (("bench", "tables"), "lance_spiral.bench.tables", "add_arguments", "run",
      "benchmark compressed tables against LanceDB native indexes"),
+    (("bench", "scale"), "lance_spiral.bench.scale", "add_arguments", "run",
+     "scale benchmark: millions of rows, RAM/disk/sharded modes vs LanceDB native indexes"),
     (("compress",), "lance_spiral.table.compress", "add_arguments", "run",
      "compress an existing Lance/LanceDB table in place (code columns added, floats optional)"),
     (("demo",), "lance_spiral.cli.demo", "add_arguments", "run",

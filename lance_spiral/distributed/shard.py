@@ -10,6 +10,7 @@ read by row id from the full dataset of the same version.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -126,11 +127,15 @@ class ShardServer:
         return table.version
 
     def load(self) -> dict[str, int]:
-        """Build the hot state now; ``{"version", "rows", "resident_bytes"}``."""
+        """Build the hot state now; ``{"version", "rows", "resident_bytes", "rss_bytes"}``.
+
+        ``rss_bytes`` is the actor process's resident set (``0`` where ``/proc`` is absent).
+        """
         snap = self._shard.snapshot()
         st = snap.state
         return {"version": snap.version, "rows": 0 if st is None else st.n_live,
-                "resident_bytes": 0 if st is None else st.resident_bytes()}
+                "resident_bytes": 0 if st is None else st.resident_bytes(),
+                "rss_bytes": _rss_bytes()}
 
     def search(self, query: Any, ops: list[tuple[str, tuple[Any, ...], dict[str, Any]]]
                ) -> pa.Table:
@@ -149,3 +154,11 @@ class ShardServer:
             return 0
         return int(snap.dataset.scanner(columns=[], filter=sql, fragments=frags,
                                         with_row_address=True).count_rows())
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0

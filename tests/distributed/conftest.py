@@ -1,20 +1,5 @@
-"""One local Ray cluster (2 CPUs, no dashboard) shared by every distributed test."""
+"""The shared local Ray cluster fixture."""
 
-from __future__ import annotations
+from tests.support.ray_cluster import ray_cluster
 
-from collections.abc import Iterator
-
-import pytest
-import ray
-
-
-@pytest.fixture(scope="session")
-def ray_cluster() -> Iterator[None]:
-    """A real Ray cluster on this machine, started once per test session."""
-    started = not ray.is_initialized()
-    if started:
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 logging_level="ERROR")
-    yield None
-    if started:
-        ray.shutdown()
+__all__ = ["ray_cluster"]

@@ -84,8 +84,7 @@ def test_jsonl_texts_embedded_by_workers(tmp_path, shared_data):
 
 def test_killed_worker_commits_nothing(tmp_path, scifact_corpus_emb):
     uri = str(tmp_path / "kill.lance")
-    ingest(ray.data.from_arrow(_rows(scifact_corpus_emb[:1200])), uri, batch_size=600)
-    assert lance.dataset(uri).version == 1
+    create_table(uri, _rows(scifact_corpus_emb[:1200]), progress=False)
 
     def die_on_row_2500(batch: pa.Table) -> pa.Table:
         if 2500 in batch.column("id").to_pylist():

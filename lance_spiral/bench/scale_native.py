@@ -1,0 +1,91 @@
+"""LanceDB's native vector indexes in the scale benchmark: build, then sweep search settings.
+
+Each index gets its own LanceDB table of the same rows (so its disk bytes are its own). A sweep
+over ``nprobes`` / ``ef`` (with ``refine_factor`` where LanceDB re-reads the floats) gives a
+recall-latency curve; the fastest point at a recall is what the acceptance check compares with.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from lance_spiral.bench.synthetic import MixtureData
+
+__all__ = ["NATIVE", "build_native", "sweep_native"]
+
+# index kind -> (create_index kwargs, sweep of query settings)
+NATIVE: dict[str, tuple[dict[str, Any], list[dict[str, int]]]] = {
+    "ivf_hnsw_sq": ({"index_type": "IVF_HNSW_SQ"},
+                    [{"ef": e, "nprobes": p} for p, e in ((5, 64), (10, 64), (10, 128),
+                                                          (20, 128), (20, 256), (40, 256))]),
+    "ivf_sq": ({"index_type": "IVF_SQ"},
+               [{"nprobes": p, "refine_factor": r} for p, r in ((20, 0), (50, 0), (50, 5),
+                                                                (100, 5), (200, 5))]),
+    "ivf_rq": ({"index_type": "IVF_RQ"},
+               [{"nprobes": p, "refine_factor": r} for p, r in ((20, 10), (50, 10), (50, 20),
+                                                                (100, 20), (200, 20))]),
+    "ivf_pq": ({"index_type": "IVF_PQ", "num_sub_vectors": 48},
+               [{"nprobes": p, "refine_factor": r} for p, r in ((20, 10), (50, 10), (50, 20),
+                                                                (100, 20), (200, 20))]),
+}
+
+
+def _dir_bytes(path: Path) -> int:
+    return int(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()))
+
+
+def build_native(kind: str, data: MixtureData, n: int, work: Path) -> tuple[Any, float, int]:
+    """A LanceDB table of the first ``n`` rows with a ``kind`` index.
+
+    Returns:
+        ``(table, build seconds (write + index), disk bytes)``.
+    """
+    import lancedb
+
+    db = lancedb.connect(str(work))
+    name = f"native_{kind}_{n}"
+    schema = pa.schema([("id", pa.int64()), ("vector", pa.list_(pa.float32(), data.dim))])
+
+    def batches() -> Any:
+        for start, x in data.base(n):
+            yield pa.record_batch([pa.array(np.arange(start, start + len(x))),
+                                   pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)),
+                                                                     x.shape[1])],
+                                  schema=schema)
+
+    t0 = time.perf_counter()
+    tbl = db.create_table(name, data=pa.RecordBatchReader.from_batches(schema, batches()),
+                          mode="overwrite")
+    kwargs = dict(NATIVE[kind][0])
+    tbl.create_index(metric="cosine", vector_column_name="vector", **kwargs)
+    build = time.perf_counter() - t0
+    return tbl, build, _dir_bytes(work / f"{name}.lance")
+
+
+def sweep_native(tbl: Any, kind: str, queries: npt.NDArray[np.float32],
+                 timer: Callable[[Callable[[Any], Any], npt.NDArray[np.float32]],
+                                 tuple[npt.NDArray[np.int64], list[float]]]
+                 ) -> list[tuple[dict[str, int], npt.NDArray[np.int64], list[float]]]:
+    """Every sweep point: ``(settings, ids [nq, 10], latencies)``."""
+    out = []
+    for params in NATIVE[kind][1]:
+        def search(v: Any, params: dict[str, int] = params) -> npt.NDArray[np.int64]:
+            s: Any = tbl.search(v).distance_type("cosine").limit(10).select(["id"])
+            if "nprobes" in params:
+                s = s.nprobes(params["nprobes"])
+            if "ef" in params:
+                s = s.ef(params["ef"])
+            if params.get("refine_factor"):
+                s = s.refine_factor(params["refine_factor"])
+            return np.asarray(s.to_arrow().column("id").to_numpy(), dtype=np.int64)
+
+        ids, lat = timer(search, queries)
+        out.append((params, ids, lat))
+    return out
