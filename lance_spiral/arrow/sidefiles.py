@@ -34,7 +34,7 @@ import pyarrow.fs as pafs
 from lance_spiral.codecs import Codec, load_codec
 from lance_spiral.errors import CorruptDataError, InvalidParameterError
 
-__all__ = ["SIDE_DIR", "SideStore", "filesystem"]
+__all__ = ["SIDE_DIR", "SideStore", "filesystem", "side_file_name"]
 
 SIDE_DIR = "_lance_spiral"
 _CODEC_NAME = re.compile(r"([0-9a-f]{32})\.lscodec")
@@ -50,6 +50,12 @@ _S3_KEYS = {
     "aws_endpoint": "endpoint_override", "endpoint": "endpoint_override",
     "aws_endpoint_url": "endpoint_override", "endpoint_url": "endpoint_override",
 }
+
+
+def side_file_name(name: Any) -> bool:
+    """Whether ``name`` is a side-file name this library writes (a plain, content-hash name)."""
+    return isinstance(name, str) and bool(_CODEC_NAME.fullmatch(name)
+                                          or _ARRAYS_NAME.fullmatch(name))
 
 
 def filesystem(uri: str, storage_options: dict[str, str] | None = None
@@ -108,8 +114,7 @@ class SideStore:
         return f"SideStore({self.root!r})"
 
     def _path(self, name: Any) -> str:
-        if not isinstance(name, str) or not (_CODEC_NAME.fullmatch(name)
-                                             or _ARRAYS_NAME.fullmatch(name)):
+        if not side_file_name(name):
             raise CorruptDataError(
                 f"table metadata names the side file {name!r}, which is not a lance-spiral side"
                 f" file inside {self.root} (corrupt or edited metadata)")

@@ -22,7 +22,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import lance
 import pyarrow as pa
@@ -32,6 +32,7 @@ from lance.fragment import FragmentMetadata, write_fragments
 
 from lance_spiral.arrow.sidefiles import SideStore
 from lance_spiral.errors import NotFoundError, TableError
+from lance_spiral.table.integrity import manifest_error
 
 __all__ = [
     "MAX_ATTEMPTS",
@@ -70,15 +71,17 @@ class Target:
 
         Raises:
             NotFoundError: No dataset there (or no such version).
+            CorruptDataError: The manifest to read is truncated or corrupt (named).
         """
         try:
             return lance.dataset(self.uri, version=version,
                                  storage_options=self.storage_options)
         except (ValueError, OSError) as exc:
-            raise NotFoundError(
-                f"no lance table at {self.uri}"
-                + (f" with version {version}" if version is not None else "")
-                + f" ({type(exc).__name__})") from exc
+            raise manifest_error(exc, self.uri, version, self.storage_options) from exc
+        except BaseException as exc:
+            if type(exc).__name__ == "PanicException":  # Lance panics on some corrupt manifests
+                raise manifest_error(exc, self.uri, version, self.storage_options) from exc
+            raise
 
     def exists(self) -> bool:
         """Whether a committed dataset is at the URI."""

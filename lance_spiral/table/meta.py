@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
+from lance_spiral.arrow.sidefiles import SIDE_DIR, side_file_name
 from lance_spiral.errors import CorruptDataError, FormatVersionError, NotFoundError
 
 __all__ = ["FORMAT_VERSION", "META_KEY", "TableMeta"]
@@ -119,6 +120,42 @@ class TableMeta:
             )
         names = {f.name for f in dataclasses.fields(cls)}
         try:
-            return cls(**{k: v for k, v in obj.items() if k in names})
+            meta = cls(**{k: v for k, v in obj.items() if k in names})
         except TypeError as exc:
             raise CorruptDataError(f"table metadata of {uri} is corrupt: {exc}") from exc
+        meta.check(schema, uri)
+        return meta
+
+    def check(self, schema: pa.Schema, uri: str) -> None:
+        """Check the record against the dataset's schema and the side-file naming rules.
+
+        Raises:
+            CorruptDataError: Wrong field types, a column the record names but the table lacks,
+                or a side-file name that is not a lance-spiral one.
+        """
+        types = {f.name: f.type for f in dataclasses.fields(self)}
+        for name, want in (("mode", str), ("metric", str), ("codec_spec", str),
+                           ("vector_column", str), ("id_column", str), ("fit_rows", int),
+                           ("nlist", int), ("provisional", bool)):
+            if not isinstance(getattr(self, name), want):
+                raise CorruptDataError(f"table metadata of {uri}: {name} is not a"
+                                       f" {types[name]} ({getattr(self, name)!r})")
+        if self.dim is not None and (not isinstance(self.dim, int) or self.dim < 1):
+            raise CorruptDataError(f"table metadata of {uri}: dim is {self.dim!r}")
+        if not isinstance(self.payload, list) or not all(
+                isinstance(c, str) for c in self.payload):
+            raise CorruptDataError(f"table metadata of {uri}: payload is not a list of names")
+        for name in ("codec_file", "aux_file"):
+            value = getattr(self, name)
+            if value is not None and not side_file_name(value):
+                raise CorruptDataError(
+                    f"table metadata of {uri} names the side file {value!r}: not a lance-spiral"
+                    f" side file inside {uri}/{SIDE_DIR} (corrupt or edited metadata)")
+        need = [self.id_column, *self.payload]
+        if self.codec_file is not None:
+            need += self.internal_columns()
+        missing = [c for c in need if schema.get_field_index(c) < 0]
+        if missing:
+            raise CorruptDataError(
+                f"table metadata of {uri} names columns the dataset does not have: {missing}"
+                f" (dataset columns: {schema.names}); the metadata or the schema was edited")

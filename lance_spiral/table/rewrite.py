@@ -28,6 +28,7 @@ from lance_spiral.table.commit import (
 )
 from lance_spiral.table.encode import FIT_SAMPLE, conform, encode_batch, fit_table, table_schema
 from lance_spiral.table.ingest import RowBatch, vectors_from_arrow
+from lance_spiral.table.integrity import guarded_read
 from lance_spiral.table.meta import TableMeta
 from lance_spiral.table.snapshot import list_indices
 
@@ -43,7 +44,13 @@ def existing_rows(ds: LanceDataset, meta: TableMeta, target: Target) -> Iterator
     cols = [meta.id_column, *meta.payload]
     src = meta.vector_column if meta.mode == "alongside" else meta.codes_column
     codec = None if meta.mode == "alongside" else target.side.get_codec(meta.codec_file)
-    for batch in ds.to_batches(columns=[*cols, src], batch_size=65536):
+    batches = guarded_read(ds, "reading the rows to re-encode", lambda: iter(
+        ds.to_batches(columns=[*cols, src], batch_size=65536)), target.storage_options)
+    while True:
+        batch = guarded_read(ds, "reading the rows to re-encode", lambda: next(batches, None),
+                             target.storage_options)
+        if batch is None:
+            return
         tbl = pa.Table.from_batches([batch])
         if codec is None:
             vecs = vectors_from_arrow(tbl.column(src), src)

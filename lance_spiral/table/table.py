@@ -28,6 +28,7 @@ from lance_spiral.errors import InvalidParameterError, TableError
 from lance_spiral.table.commit import Target
 from lance_spiral.table.hotload import StateCache
 from lance_spiral.table.ingest import vectors_from_arrow
+from lance_spiral.table.integrity import guarded_read
 from lance_spiral.table.meta import TableMeta
 from lance_spiral.table.mutations import TableWrites
 from lance_spiral.table.query import Query
@@ -189,7 +190,9 @@ class CompressedTable(TableWrites):
         """
         with self._state_lock:
             ds, meta = self._ds, self.meta
-        state = None if meta.codec_file is None else self._states.get(ds, meta)
+        state = None if meta.codec_file is None else guarded_read(
+            ds, "loading the search state", lambda: self._states.get(ds, meta),
+            self._target.storage_options)
         return Snapshot(uri=self.uri, dataset=ds, meta=meta, side=self._side, state=state)
 
     @property
@@ -214,14 +217,17 @@ class CompressedTable(TableWrites):
             ids: Ids to fetch.
             with_vectors: Add the decoded (or stored float) vectors as ``vector_column``.
         """
-        m = self.meta
+        with self._state_lock:
+            ds, m = self._ds, self.meta
         ids = list(ids)
         cols = [m.id_column, *m.payload]
-        if not ids or self.count_rows() == 0:
-            return pa.table({c: pa.array([], self._ds.schema.field(c).type) for c in cols})
+        if not ids or ds.count_rows() == 0:
+            return pa.table({c: pa.array([], ds.schema.field(c).type) for c in cols})
         src = m.vector_column if m.mode == "alongside" else m.codes_column
-        tbl = self._ds.to_table(columns=[*cols, src] if with_vectors else cols,
-                                filter=sql_in(m.id_column, ids))
+        where = sql_in(m.id_column, ids)
+        tbl = guarded_read(ds, "get", lambda: ds.to_table(
+            columns=[*cols, src] if with_vectors else cols, filter=where),
+            self._target.storage_options)
         pos = {v: i for i, v in enumerate(tbl.column(m.id_column).to_pylist())}
         order = [pos[i] for i in ids if i in pos]
         out = tbl.take(pa.array(order, pa.int64()))
@@ -243,7 +249,8 @@ class CompressedTable(TableWrites):
 
     def to_arrow(self) -> pa.Table:
         """The whole table as stored."""
-        return self._ds.to_table()
+        ds = self._ds
+        return guarded_read(ds, "to_arrow", ds.to_table, self._target.storage_options)
 
     def search(self, query: Any = None) -> Query:
         """Start a vector query (LanceDB idiom); see :class:`lance_spiral.table.query.Query`."""
