@@ -112,3 +112,53 @@ def test_index_bad_column(table):
         table.create_scalar_index("vector_codes")
     with pytest.raises(TableError, match="alongside"):
         table.create_vector_index("IVF_PQ")
+
+
+def test_empty_adds_make_no_commit(table, tmp_path):
+    v = table.version
+    assert table.add([]) == 0
+    assert table.add(iter([])) == 0
+    assert table.add({"id": [], "vector": np.zeros((0, 384), np.float32)}) == 0
+    assert table.upsert([]) == {"inserted": 0, "updated": 0}
+    assert table.version == v and len(table.versions()) == v
+    empty = create_table(str(tmp_path / "e.lance"))
+    assert empty.add([]) == 0 and empty.version == 1
+
+
+@pytest.mark.parametrize("op", ["add", "upsert"])
+def test_an_id_twice_in_one_write_is_refused(table, tmp_path, scifact_corpus_emb, op):
+    batch = rows(scifact_corpus_emb[2000:2003], start=2000)
+    batch[2]["id"] = "doc2000"
+    small = create_table(str(tmp_path / "s.lance"))
+    for t in (table, small):
+        v = t.version
+        with pytest.raises(InvalidInputError, match="'doc2000' appears 2 times"):
+            getattr(t, op)(batch)
+        assert t.version == v
+    # across batches of one stream too
+    stream = iter([rows(scifact_corpus_emb[2000:2002], start=2000),
+                   rows(scifact_corpus_emb[2002:2003], start=2000)])
+    with pytest.raises(InvalidInputError, match="doc2000"):
+        getattr(table, op)(stream)
+
+
+def test_integer_vectors_are_refused_like_the_codec_api(table):
+    from lance_spiral.codecs import make_codec
+    from lance_spiral.errors import DTypeError
+
+    ints = np.ones((2, 384), dtype=np.int64)
+    with pytest.raises(DTypeError):
+        make_codec("sq:bits=8").fit(ints)
+    with pytest.raises(DTypeError, match="floating-point"):
+        table.add({"id": ["a", "b"], "vector": ints})
+    with pytest.raises(DTypeError, match="floating-point"):
+        table.add([{"id": "a", "vector": [1] * 384}])
+    with pytest.raises(DTypeError):
+        table.upsert({"id": ["a", "b"], "vector": ints})
+
+
+def test_search_never_pads(tmp_path, scifact_corpus_emb):
+    t = create_table(str(tmp_path / "few.lance"), rows(scifact_corpus_emb[:3]))
+    hits = t.search(scifact_corpus_emb[0]).limit(10).to_list()
+    assert [h["id"] for h in hits][:1] == ["doc0"] and len(hits) == 3
+    assert all(np.isfinite(h["_score"]) for h in hits)
