@@ -31,7 +31,13 @@ from lance_spiral.table.search import search_codes
 from lance_spiral.table.snapshot import Snapshot
 from lance_spiral.table.sql import filter_sql, lance_error
 from lance_spiral.table.state import HotState
-from lance_spiral.table.tune import DEFAULT_TARGET, tune_depth, tune_depth2, tune_nprobes
+from lance_spiral.table.tune import (
+    DEFAULT_TARGET,
+    forget_probes,
+    tune_depth,
+    tune_depth2,
+    tune_nprobes,
+)
 
 __all__ = ["Query", "SnapshotSource"]
 
@@ -276,6 +282,7 @@ class Query:
         nprobes = self._nprobes
         if nprobes is None and state.centroids is not None and pool is None:
             nprobes = self._auto_nprobes(state, k, depth, m.metric)
+        forget_probes(state)
 
         def one(row: npt.NDArray[np.float32]) -> Hits:
             with single_thread():

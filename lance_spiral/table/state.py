@@ -172,12 +172,23 @@ class HotState:
         return live
 
     def live_positions(self) -> npt.NDArray[np.int64]:
-        """Positions of the version's rows, ascending (cached)."""
-        if "live" not in self.cache:
-            self.cache["live"] = (np.arange(self.n, dtype=np.int64) if self.alive is None
-                                  else np.flatnonzero(self.alive).astype(np.int64))
-        live: npt.NDArray[np.int64] = self.cache["live"]
-        return live
+        """Positions of the version's rows, ascending (computed per call: never resident)."""
+        if self.alive is None:
+            return np.arange(self.n, dtype=np.int64)
+        return np.flatnonzero(self.alive).astype(np.int64)
+
+    def sample_live(self, rng: np.random.Generator, m: int) -> npt.NDArray[np.int64]:
+        """``m`` distinct live positions drawn at random (fewer when fewer exist)."""
+        m = min(m, self.n_live)
+        if self.alive is None or self.n_live * 2 < self.n:
+            live = self.live_positions()
+            return np.asarray(rng.choice(live, size=m, replace=False), dtype=np.int64)
+        picked: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
+        while len(picked) < m:
+            draw = rng.choice(self.n, size=2 * m, replace=False) if self.n >= 2 * m else \
+                rng.permutation(self.n)
+            picked = np.unique(np.concatenate([picked, draw[self.alive[draw]]]))
+        return np.asarray(rng.permutation(picked)[:m], dtype=np.int64)
 
     # ------------------------------------------------------------------ row identities
     def positions_of_addresses(self, addresses: npt.NDArray[np.uint64]) -> npt.NDArray[np.int64]:
@@ -284,7 +295,8 @@ class HotState:
         """Bytes of this state's arrays held in RAM (rows in use; see ``docs/search.md``).
 
         Counted: the codes (RAM mode), candidate bits, partitions and their index, the alive
-        mask, stable row ids, centroids and the fragment map. Spare buffer capacity is never
+        mask, stable row ids (and their sorted copy), centroids, the tuning probes and the
+        fragment map. Spare buffer capacity is never
         written, hence never resident; the disk cache's pages belong to the OS page cache.
         """
         total = 0
@@ -296,5 +308,9 @@ class HotState:
                 total += int(arr2.nbytes)
         if self.part_order is not None:
             total += int(self.part_order.nbytes)
+        for val in list(self.cache.values()):
+            for arr3 in val if isinstance(val, tuple) else (val,):
+                if isinstance(arr3, np.ndarray):
+                    total += int(arr3.nbytes)
         total += 64 * len(self.rows.infos)
         return total

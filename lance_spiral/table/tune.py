@@ -18,7 +18,8 @@ from lance_spiral.kernels.topk import topk
 from lance_spiral.table.search import narrow_by_signs, probe_partitions
 from lance_spiral.table.state import HotState
 
-__all__ = ["DEFAULT_TARGET", "reference_topk", "tune_depth", "tune_depth2", "tune_nprobes"]
+__all__ = ["DEFAULT_TARGET", "forget_probes", "reference_topk", "tune_depth", "tune_depth2",
+           "tune_nprobes"]
 
 DEFAULT_TARGET = 0.98
 _LADDER = (64, 128, 256, 512, 1024, 2048, 4096, 8192)
@@ -28,10 +29,8 @@ _LADDER2 = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 2048, 40
 def _probe_queries(state: HotState, n_queries: int, seed: int, metric: str
                    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
     rng = np.random.default_rng(seed)
-    live = state.live_positions()
-    m = min(n_queries, len(live))
-    a = state.codec.decode(state.fetch_codes(rng.choice(live, size=m, replace=False)))
-    b = state.codec.decode(state.fetch_codes(rng.choice(live, size=m, replace=False)))
+    a = state.codec.decode(state.fetch_codes(state.sample_live(rng, n_queries)))
+    b = state.codec.decode(state.fetch_codes(state.sample_live(rng, n_queries)))
     queries = np.ascontiguousarray(0.5 * (a + b), dtype=np.float32)
     qs = normalize_rows(queries) if metric == "cosine" else queries
     return queries, qs
@@ -83,6 +82,13 @@ def _probes_with_truth(state: HotState, k: int, n_queries: int, seed: int, metri
         state.cache[key] = (queries, qs, reference_topk(state, queries, k))
     got: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], list[set[int]]] = state.cache[key]
     return got
+
+
+def forget_probes(state: HotState) -> None:
+    """Drop the probe queries and their reference answers kept between tuning calls."""
+    for key in list(state.cache):
+        if isinstance(key, tuple) and key and key[0] == "probes":
+            state.cache.pop(key, None)
 
 
 def tune_depth(state: HotState, k: int, *, metric: str, target: float = DEFAULT_TARGET,

@@ -34,7 +34,7 @@ def table(base_table, tmp_path):
 
 
 def _hits(t, q, **kw):
-    s = t.search(q).limit(10).rerank(kw.get("rerank", 300)).select([])
+    s = t.search(q).limit(10).rerank(kw.get("rerank", 300)).candidates(1000).select([])
     if "nprobes" in kw:
         s = s.nprobes(kw["nprobes"])
     res = s.to_arrow()
@@ -42,7 +42,7 @@ def _hits(t, q, **kw):
 
 
 def _same_as_fresh(t, queries, **kw):
-    fresh = open_table(t.uri)
+    fresh = open_table(t.uri, memory=t.memory)
     assert fresh.hot_state().loaded_rows == fresh.hot_state().n_live
     for q in queries:
         a_ids, a_sc = _hits(t, q, **kw)
@@ -154,3 +154,28 @@ def test_ivf_appends_reuse_the_partition_index(tmp_path, wordnet_sample, wordnet
     st = t.hot_state()
     assert st.indexed == N < st.n == N + 1000
     _same_as_fresh(t, wordnet_queries[:20], nprobes=4)
+
+
+@pytest.mark.parametrize("memory", ["ram", "disk"])
+def test_tables_with_stable_row_ids(tmp_path, wordnet_sample, wordnet_queries, memory):
+    import lance
+    import pyarrow as pa
+
+    from lance_spiral.table.compress import compress_table
+
+    x = wordnet_sample[:9000]
+    path = str(tmp_path / "stable.lance")
+    vec = pa.FixedSizeListArray.from_arrays(pa.array(x.reshape(-1)), x.shape[1])
+    lance.write_dataset(pa.table({"id": np.arange(9000), "vector": vec}), path,
+                        enable_stable_row_ids=True, max_rows_per_file=3000)
+    lance.dataset(path).delete("id < 100")
+    compress_table(path, codec="sq:bits=8", mode="compressed", progress=False)
+    t = open_table(path, memory=memory)
+    st = t.hot_state()
+    assert t.dataset.has_stable_row_ids and st.rowids is not None and st.n_live == 8900
+    assert t.search(x[500]).limit(1).to_list()[0]["id"] == 500
+    hits = t.search(x[150:152]).where({"id": {"$lt": 3000}}).limit(3).to_list()
+    assert hits[0]["id"] == 150 and all(h["id"] < 3000 for h in hits)
+    t.delete({"id": 500})
+    assert 500 not in [h["id"] for h in t.search(x[500]).limit(3).to_list()]
+    _same_as_fresh(t, wordnet_queries[:10])
