@@ -12,7 +12,9 @@ Tiers, all keyed by the SHA-256 of the text within one ``model`` key:
   entries are buffered and appended in batches (each append is one atomic Lance commit), so a
   crash loses at most the unflushed buffer, never the table. Duplicate keys (two processes
   writing the same text) are harmless: reads keep the first row. The table survives restarts;
-  :meth:`TieredCache.optimize` compacts it and indexes the key column.
+  :meth:`TieredCache.optimize` compacts it and indexes the key column. Several processes may
+  share ``l3_dir``: no flush loses another's rows, and a table left half-written by a killed
+  process is rebuilt with a warning (:mod:`lance_spiral.embed.cache.disk`).
 
 Byte accounting counts vector or code bytes plus the 32-byte key per entry (Python object
 overhead is not counted). Every method is thread-safe.
