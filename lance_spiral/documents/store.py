@@ -13,7 +13,6 @@ instead of silently keeping the table's own: re-encode it with :meth:`DocumentSt
 
 from __future__ import annotations
 
-import inspect
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -178,7 +177,7 @@ class DocumentStore:
         if table is None:
             return 0
         with self._lock:
-            return _delete(table, sql)
+            return int(table.delete(sql=sql))
 
     def drop(self) -> None:
         """Delete the whole table (every version and side file); the next write recreates it."""
@@ -343,13 +342,6 @@ class DocumentStore:
         text_rows = self.text_search(query, fetch, sql)
         vec_rows, _ = self.search(vector, fetch, sql, nprobes=nprobes, rerank=rerank)
         return fulltext.fuse(vec_rows, text_rows, k, alpha=alpha)
-
-
-def _delete(table: CompressedTable, sql: str) -> int:
-    # The table layer is moving delete(where) to delete(filter=None, *, sql=None) (issue 22).
-    if "sql" in inspect.signature(table.delete).parameters:
-        return int(table.delete(sql=sql))  # type: ignore[call-arg]
-    return int(table.delete(sql))
 
 
 def _in_sql(ids: Sequence[str]) -> str:

@@ -44,15 +44,20 @@ def install_log_redaction() -> None:
 
 
 def make_client(endpoint_url: str | None, region_name: str | None, max_concurrency: int,
-                 connect_timeout: float, read_timeout: float) -> Any:
-    """A ``bedrock-runtime`` boto3 client with our timeouts and botocore's retries off."""
+                 connect_timeout: float, read_timeout: float, *, session: Any = None,
+                 config: Any = None) -> Any:
+    """A ``bedrock-runtime`` boto3 client with our timeouts and botocore's retries off.
+
+    ``session`` is a boto3 ``Session`` to use instead of the default one (a named profile,
+    explicit keys); ``config`` a botocore ``Config`` merged over these defaults (its values win).
+    """
     boto3 = require("boto3", "bedrock")
     config_mod = require("botocore.config", "bedrock")
-    session = boto3.session.Session()
+    session = session if session is not None else boto3.session.Session()
     region = region_name or session.region_name or "us-east-1"
-    config = config_mod.Config(
+    ours = config_mod.Config(
         retries={"total_max_attempts": 1, "mode": "standard"},  # our retries, not botocore's
         connect_timeout=connect_timeout, read_timeout=read_timeout,
         max_pool_connections=max(10, max_concurrency))
     return session.client("bedrock-runtime", region_name=region, endpoint_url=endpoint_url,
-                          config=config)
+                          config=ours if config is None else ours.merge(config))
