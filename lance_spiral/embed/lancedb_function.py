@@ -1,6 +1,9 @@
 """The approximator as a LanceDB embedding function: ``"lance-spiral-approx"`` in the registry.
 
-Plain LanceDB users get automatic embedding of a ``SourceField`` into a ``VectorField``::
+Plain LanceDB users get automatic embedding of a ``SourceField`` into a ``VectorField``, with the
+approximator shipped in the package (``create(model_dir=DIR)`` for another one)::
+
+    import tempfile
 
     import lancedb
     from lancedb.embeddings import get_registry
@@ -8,13 +11,13 @@ Plain LanceDB users get automatic embedding of a ``SourceField`` into a ``Vector
 
     import lance_spiral.embed.lancedb_function  # registers "lance-spiral-approx"
 
-    func = get_registry().get("lance-spiral-approx").create(model_dir="build/approximator")
+    func = get_registry().get("lance-spiral-approx").create()
 
     class Doc(LanceModel):
         text: str = func.SourceField()
         vector: Vector(func.ndims()) = func.VectorField()
 
-    db = lancedb.connect("data/")
+    db = lancedb.connect(tempfile.mkdtemp())
     table = db.create_table("docs", schema=Doc)
     table.add([{"text": "a claim about proteins"}])      # embedded on add
     table.search("protein folding").limit(5).to_list()   # query embedded too
