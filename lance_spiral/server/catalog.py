@@ -119,15 +119,18 @@ class Catalog:
                 col = self._open.setdefault(
                     name, Collection(name=name, table=table, records=self._records(name)))
             return col
-        if time.monotonic() - col.refreshed > self.refresh_seconds:
-            with col.lock:
-                try:
-                    col.table.refresh()
-                except (NotFoundError, ValueError, OSError):
-                    with self._lock:
-                        self._open.pop(name, None)
-                    raise NotFoundError(f"unknown collection {name!r}") from None
+        # A writer holding the lock leaves the handle at its own commit: readers never wait.
+        if time.monotonic() - col.refreshed > self.refresh_seconds and \
+                col.lock.acquire(blocking=False):
+            try:
+                col.table.refresh()
                 col.refreshed = time.monotonic()
+            except (NotFoundError, ValueError, OSError):
+                with self._lock:
+                    self._open.pop(name, None)
+                raise NotFoundError(f"unknown collection {name!r}") from None
+            finally:
+                col.lock.release()
         return col
 
     def create(self, name: str, *, dim: int, metric: str = "cosine", codec: str = "sq:bits=8",

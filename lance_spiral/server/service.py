@@ -33,6 +33,8 @@ from lance_spiral.server.stats import StatsCache, measure
 __all__ = ["MAX_K", "MAX_ROWS_PER_ADD", "Service"]
 
 MAX_ROWS_PER_ADD = 10_000
+# Small adds make small Lance fragments; every scan (id checks, filters) pays per fragment.
+COMPACT_FRAGMENTS = 32
 MAX_K = 1000
 
 
@@ -151,13 +153,15 @@ class Service:
         with col.lock:
             t = col.table
             batch = build_rows(t, id_list, x, text_list, metadata)
-            if ids is not None and t.count_rows() > 0:
+            if ids is not None and t.count_rows() > 0 and \
+                    t.count_rows(filter={t.meta.id_column: {"$in": id_list}}):
                 taken = t.get(id_list).column(t.meta.id_column).to_pylist()
-                if taken:
-                    raise TableError(f"ids already in collection {name!r}: {taken[:10]}"
-                                     " (delete them first, or use new ids)")
+                raise TableError(f"ids already in collection {name!r}: {taken[:10]}"
+                                 " (delete them first, or use new ids)")
             written = t.add(batch)
             col.records.extend(id_list, x)
+            if len(t.dataset.get_fragments()) > COMPACT_FRAGMENTS:
+                t.compact()
             version = t.version
         return {"added": int(written), "ids": id_list, "version": version}
 

@@ -14,13 +14,13 @@ import numpy as np
 from lance_spiral.server.launch import ServerProcess
 from tests.server.conftest import Sample, seed
 
-BATCH = 1000
+BATCH = 500
 
 
-def _body(sample: Sample, i: int) -> tuple[list[str], bytes]:
-    ids = [f"kill-{i}-{j}" for j in range(BATCH)]
+def _body(sample: Sample, i: int, n: int) -> tuple[list[str], bytes]:
+    ids = [f"kill-{i}-{j}" for j in range(n)]
     rng = np.random.default_rng(i)
-    x = sample.vectors[rng.integers(0, len(sample.vectors), BATCH)]
+    x = sample.vectors[rng.integers(0, len(sample.vectors), n)]
     x = x + rng.normal(0, 0.01, x.shape).astype(np.float32)
     return ids, json.dumps({"ids": ids, "vectors": x.tolist()}).encode()
 
@@ -32,7 +32,8 @@ def test_sigkill_mid_add_leaves_the_last_commit(tmp_path: Path, sample: Sample) 
     took: list[float] = []
     sent: list[list[str]] = []
     failure: list[BaseException] = []
-    bodies = [_body(sample, i) for i in range(3)]
+    # two adds that complete, then one four times larger that the kill cuts
+    bodies = [_body(sample, i, n) for i, n in enumerate((BATCH, BATCH, 4 * BATCH))]
     try:
         with httpx.Client(base_url=srv.url, timeout=120) as c:
             seed(c, "k", sample, 1000)
@@ -59,7 +60,7 @@ def test_sigkill_mid_add_leaves_the_last_commit(tmp_path: Path, sample: Sample) 
         assert len(acked) == 2, failure
         while len(sent) < 3:
             time.sleep(0.001)
-        time.sleep(0.7 * float(np.mean(took)))  # inside the third add's work
+        time.sleep(0.6 * 4 * float(np.mean(took)))  # well inside the third add's work
         srv.kill()
         thread.join(60)
         assert failure, "the third add should have been cut off by the kill"
@@ -70,7 +71,7 @@ def test_sigkill_mid_add_leaves_the_last_commit(tmp_path: Path, sample: Sample) 
             httpx.Client(base_url=again.url, timeout=120) as c:
         rows = c.get("/collections/k").json()["rows"]
         committed = 1000 + BATCH * len(acked)
-        assert rows in (committed, committed + BATCH)  # the cut add is all there or not at all
+        assert rows in (committed, committed + 4 * BATCH)  # the cut add: all of it or none
         want = [i for ids in acked for i in ids] + sample.ids[:1000]
         if rows > committed:
             want += sent[2]
