@@ -128,6 +128,29 @@ class ScalarQuantizer(Codec):
         step = ((hi - lo) / np.float32(levels)).astype(np.float32)
         self._set_ranges(lo.astype(np.float32), step)
 
+    @classmethod
+    def from_ranges(cls, lo: Any, hi: Any, *, bits: int = 8, metric: str = "ip"
+                    ) -> ScalarQuantizer:
+        """A fitted quantiser over known per-dimension ranges ``[lo_j, hi_j]`` (no sample).
+
+        For ``metric="cosine"`` the ranges are those of the L2-normalised vectors.
+
+        Raises:
+            InvalidParameterError: Ranges not 1-D, of different lengths, not finite, or with
+                ``hi < lo``.
+        """
+        lo_a = np.asarray(lo, dtype=np.float32)
+        hi_a = np.asarray(hi, dtype=np.float32)
+        if lo_a.ndim != 1 or lo_a.shape != hi_a.shape or lo_a.size == 0:
+            raise InvalidParameterError("lo and hi must be 1-D arrays of one non-zero length")
+        if not (np.isfinite(lo_a).all() and np.isfinite(hi_a).all()) or (hi_a < lo_a).any():
+            raise InvalidParameterError("ranges must be finite with hi >= lo")
+        codec = cls(bits, metric=metric, ranges="minmax")
+        codec._set_ranges(lo_a, ((hi_a - lo_a) / np.float32((1 << codec.bits) - 1)
+                                 ).astype(np.float32))
+        codec.dim = int(lo_a.shape[0])
+        return codec
+
     def _set_ranges(self, lo: npt.NDArray[np.float32], step: npt.NDArray[np.float32]) -> None:
         self.lo = np.ascontiguousarray(lo, dtype=np.float32)
         self.step = np.ascontiguousarray(step, dtype=np.float32)

@@ -1,9 +1,16 @@
 """Encode clean row batches into the table's Arrow layout (codes, candidate bits, partitions).
 
 Small-table policy: while a table holds fewer than ``fit_rows`` rows its codes use a
-*provisional* codec that needs no real fit (``float16`` when registered, near-lossless); the
-write that brings it to ``fit_rows`` rows fits the target codec (and the candidate-code centre
-and IVF centroids) and re-encodes every row (see :mod:`lance_spiral.table.writes`).
+*provisional* codec that needs no training sample yet gives the target's size from the first
+row: scalar quantisation with the target's bits (8 for targets other than ``sq``) over ranges
+known for the metric -- ``+-UNIT_BOUND / sqrt(dim)`` per coordinate of unit-norm vectors
+(cosine; scaled by the largest norm seen for ip/l2), widened to cover the rows seen with a
+``MARGIN``. An add whose rows fall well outside those ranges (by more than ``OVERFLOW`` of a
+range's width; smaller excursions are clipped) re-encodes the table with wider ones;
+the write that brings the table to ``fit_rows`` rows fits the target codec (and the
+candidate-code centre and IVF centroids) and re-encodes every row (see
+:mod:`lance_spiral.table.writes`). Targets that need no training (``float16``, ``lossless``)
+are used from the first row. Recall of this path on SciFact: ``docs/tables.md``.
 """
 
 from __future__ import annotations
@@ -16,33 +23,70 @@ import pyarrow as pa
 
 from lance_spiral.arrow import encoded_array
 from lance_spiral.arrow.sidefiles import SideStore
-from lance_spiral.codecs import Codec, available_codecs, make_codec, normalize_rows
+from lance_spiral.codecs import Codec, make_codec, normalize_rows, parse_spec
+from lance_spiral.codecs.scalar import ScalarQuantizer
 from lance_spiral.errors import DimensionError, InvalidInputError
 from lance_spiral.kernels.hamming import pack_signs
 from lance_spiral.table.ingest import RowBatch
 from lance_spiral.table.meta import META_KEY, TableMeta
 
 __all__ = ["FIT_SAMPLE", "PK_KEY", "conform", "encode_batch", "fit_aux", "fit_table",
-           "provisional_codec", "table_schema"]
+           "needs_fit", "outside_ranges", "provisional_codec", "provisional_ranges",
+           "table_schema"]
 
-PROVISIONAL_SPEC = "float16"
 FIT_SAMPLE = 65536
 PK_KEY = "lance-schema:unenforced-primary-key"
+UNIT_BOUND = 4.5
+MARGIN = 0.1
+OVERFLOW = 0.05
+TRAINLESS = ("float16", "lossless")
+
+
+def needs_fit(spec: str) -> bool:
+    """Whether codec ``spec`` learns from a sample (otherwise it is used from the first row)."""
+    return parse_spec(spec)[0] not in TRAINLESS
+
+
+def _prep(meta: TableMeta, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    return normalize_rows(x) if meta.metric == "cosine" else x
+
+
+def provisional_ranges(meta: TableMeta, sample: npt.NDArray[np.float32]
+                       ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Per-dimension ranges of the provisional codec: known bounds, widened to the sample's."""
+    xs = _prep(meta, sample)
+    d = xs.shape[1]
+    scale = 1.0 if meta.metric == "cosine" else 1.5 * float(np.linalg.norm(xs, axis=1).max())
+    base = np.float32(min(scale, UNIT_BOUND * scale / np.sqrt(d)))
+    mn, mx = xs.min(axis=0), xs.max(axis=0)
+    width = mx - mn
+    lo = np.minimum(-base, mn - MARGIN * width).astype(np.float32)
+    hi = np.maximum(base, mx + MARGIN * width).astype(np.float32)
+    return lo, hi
 
 
 def provisional_codec(meta: TableMeta, sample: npt.NDArray[np.float32]) -> Codec:
-    """The small-table codec, which needs no representative sample.
+    """The small-table codec (see the module docs): no training, the target's code size."""
+    name, params = parse_spec(meta.codec_spec)
+    if name in TRAINLESS:
+        return make_codec(meta.codec_spec, metric=meta.metric).fit(sample)
+    bits = int(params.get("bits", 8)) if name == "sq" else 8
+    lo, hi = provisional_ranges(meta, sample)
+    return ScalarQuantizer.from_ranges(lo, hi, bits=bits, metric=meta.metric)
 
-    ``float16`` when registered; otherwise 8-bit min/max scalar quantisation over a range that
-    covers the unit sphere (cosine) or twice the sample's largest magnitude (ip, l2).
+
+def outside_ranges(meta: TableMeta, codec: Codec, x: npt.NDArray[np.float32]) -> bool:
+    """Whether rows ``x`` fall well outside a provisional codec's ranges.
+
+    A value beyond its dimension's range is clipped to it; beyond ``OVERFLOW`` of the range's
+    width the clip would cost recall, so the table is re-encoded with wider ranges instead.
     """
-    if PROVISIONAL_SPEC in available_codecs():
-        return make_codec(PROVISIONAL_SPEC, metric=meta.metric).fit(sample)
-    d = sample.shape[1]
-    bound = 1.0 if meta.metric == "cosine" else 2.0 * float(np.abs(sample).max() or 1.0)
-    eye = np.eye(d, dtype=np.float32) * bound
-    fit_on = np.concatenate([eye, -eye])
-    return make_codec("sq:bits=8,ranges=minmax", metric=meta.metric).fit(fit_on)
+    if not isinstance(codec, ScalarQuantizer) or len(x) == 0:
+        return False
+    xs = _prep(meta, x)
+    width = codec.step * np.float32((1 << codec.bits) - 1)
+    slack = np.float32(OVERFLOW) * width
+    return bool((xs < codec.lo - slack).any() or (xs > codec.lo + width + slack).any())
 
 
 def fit_table(meta: TableMeta, side: SideStore, buffered: list[RowBatch], *,
@@ -75,13 +119,14 @@ def fit_table(meta: TableMeta, side: SideStore, buffered: list[RowBatch], *,
     if len(sample) > FIT_SAMPLE:
         pick = np.random.default_rng(0).choice(len(sample), FIT_SAMPLE, replace=False)
         sample = sample[pick]
-    provisional = codec is None and n_buf < meta.fit_rows
+    provisional = codec is None and n_buf < meta.fit_rows and needs_fit(meta.codec_spec)
     if codec is None:
         codec = (provisional_codec(meta, sample) if provisional
                  else make_codec(meta.codec_spec, metric=meta.metric).fit(sample))
     meta.dim = int(sample.shape[1])
     meta.provisional = provisional
     meta.codec_file = side.put_codec(codec)
+    meta.stored_codec = codec.spec
     meta.id_type = "int64" if pa.types.is_integer(buffered[0].ids.type) else "string"
     meta.payload = list(buffered[0].payload.column_names)
     aux = fit_aux(meta, sample, provisional=provisional) if meta.mode == "compressed" else None
@@ -101,10 +146,6 @@ def table_schema(meta: TableMeta, head: pa.Table) -> pa.Schema:
             f = pa.field(f.name, f.type, nullable=False, metadata={PK_KEY: "true"})
         fields.append(f)
     return pa.schema(fields, metadata={META_KEY: meta.to_json()})
-
-
-def _prep(meta: TableMeta, x: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    return normalize_rows(x) if meta.metric == "cosine" else x
 
 
 def fit_aux(

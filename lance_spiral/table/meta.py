@@ -42,6 +42,8 @@ class TableMeta:
         codec_spec: The target codec spec (e.g. ``"sq:bits=8"``).
         codec_file: Side file of the fitted codec now in use (``None`` before the first rows).
         provisional: Whether the codes use the small-table codec (not yet the target one).
+        stored_codec: Spec of the codec the codes are stored with now (the target's once
+            fitted, the provisional one before); ``None`` in tables written before it existed.
         fit_rows: Row count at which the target codec is fitted and every row re-encoded.
         vector_column: Name of the vector in user data (and of the float column in alongside mode).
         id_column: Name of the id column.
@@ -58,6 +60,7 @@ class TableMeta:
     codec_spec: str = "sq:bits=8"
     codec_file: str | None = None
     provisional: bool = True
+    stored_codec: str | None = None
     fit_rows: int = 1000
     vector_column: str = "vector"
     id_column: str = "id"

@@ -127,8 +127,11 @@ class CompressedTable(TableWrites):
         return self.count_rows()
 
     def __repr__(self) -> str:
-        return (f"CompressedTable({self.uri!r}, mode={self.mode}, metric={self.metric}, "
-                f"dim={self.dim}, codec={self.meta.codec_spec!r}, version={self.version})")
+        m = self.meta
+        stored = "" if not m.provisional or m.codec_file is None else (
+            f" (stored as {m.stored_codec or 'a provisional codec'!r} until {m.fit_rows} rows)")
+        return (f"CompressedTable({self.uri!r}, mode={m.mode}, metric={m.metric}, "
+                f"dim={m.dim}, codec={m.codec_spec!r}{stored}, version={self.version})")
 
     def count_rows(self, filter: Mapping[str, Any] | None = None, *, sql: str | None = None
                    ) -> int:

@@ -8,8 +8,9 @@ writer's commit makes that impossible it raises
 with :func:`~lance_spiral.table.commit.retrying`. Nothing is committed by an attempt that fails.
 
 Small tables: while a table holds fewer than ``fit_rows`` rows its codes use a provisional codec
-(:func:`lance_spiral.table.encode.provisional_codec`); the first fill, and the add that brings
-the table to ``fit_rows`` rows, re-encode the whole table (:mod:`lance_spiral.table.rewrite`).
+(:func:`lance_spiral.table.encode.provisional_codec`); the first fill, an add whose rows fall
+outside the provisional ranges, and the add that brings the table to ``fit_rows`` rows
+re-encode the whole table (:mod:`lance_spiral.table.rewrite`).
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from lance import LanceDataset
 
-from lance_spiral.errors import InvalidInputError
+from lance_spiral.errors import InvalidInputError, TableError
 from lance_spiral.table.commit import Target, commit_append, lance_conflicts
-from lance_spiral.table.encode import conform, encode_batch
+from lance_spiral.table.encode import conform, encode_batch, outside_ranges
 from lance_spiral.table.ingest import RowBatch, RowSource, check_unique_ids
 from lance_spiral.table.meta import TableMeta
 from lance_spiral.table.rewrite import existing_rows, progress_bar, rewrite_table, write_encoded
@@ -82,12 +83,19 @@ def add_rows(target: Target, source: RowSource, *, progress: bool = False
                 break
         if not head:
             return ds, 0
-        if n_before == 0 or meta.codec_file is None or n_before + n_head >= meta.fit_rows:
+        codec_file = meta.codec_file
+        refit = n_before == 0 or codec_file is None or n_before + n_head >= meta.fit_rows
+        if not refit and codec_file is not None:
+            refit = outside_ranges(meta, target.side.get_codec(codec_file),
+                                   np.concatenate([rb.vectors for rb in head]))
+        if refit:
             rows = itertools.chain(existing_rows(ds, meta, target), head, batches)
             out = rewrite_table(target, ds, meta, rows, progress=progress,
                                 before_commit=lambda: new.check("add"))
             return (ds if out is None else out), new.rows
         batches = iter(head)
+    if meta.codec_file is None:
+        raise TableError(f"table {target.uri} has rows but no codec file (corrupt metadata)")
     codec = target.side.get_codec(meta.codec_file)
     aux = target.side.get_arrays(meta.aux_file) if meta.aux_file else None
     bar = progress_bar(None, progress)

@@ -141,3 +141,17 @@ def test_quality_floor_on_scifact(
     floor_recall, floor_cos = FLOORS[bits]
     assert recall >= floor_recall
     assert cos.mean() >= floor_cos
+
+
+def test_from_ranges_builds_a_fitted_codec_without_a_sample(scifact_corpus_emb: np.ndarray
+                                                            ) -> None:
+    x = scifact_corpus_emb[:100]
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    lo, hi = xn.min(axis=0), xn.max(axis=0)
+    c = ScalarQuantizer.from_ranges(lo, hi, bits=8, metric="cosine")
+    ref = make_codec("sq:bits=8,ranges=minmax", metric="cosine").fit(x)
+    assert c.fitted and c.dim == 384 and np.array_equal(c.encode(x), ref.encode(x))
+    assert ScalarQuantizer.from_bytes(c.to_bytes()).encode(x).tobytes() == c.encode(x).tobytes()
+    for bad in ((hi, lo), (lo[:3], hi), (np.full(4, np.nan), np.ones(4)), ([], [])):
+        with pytest.raises(InvalidParameterError):
+            ScalarQuantizer.from_ranges(*bad)
