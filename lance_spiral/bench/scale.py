@@ -52,6 +52,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--codec", default="sq:bits=8")
     p.add_argument("--nlist", type=int, default=-1, help="IVF partitions (-1: ~sqrt(n))")
     p.add_argument("--shards", type=int, default=2)
+    p.add_argument("--recall-target", type=float, default=0.99,
+                   help="recall target of our tables' automatic depth/nprobes (default 0.99)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--keep-tables", action="store_true", help="keep (and reuse) the tables")
 
@@ -63,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         res = run_scale(n, args.nq, args.out, args.work, base=args.base, queries=args.queries,
                         configs=args.configs, codec=args.codec, nlist=args.nlist,
                         shards=args.shards, seed=args.seed, keep_tables=args.keep_tables,
+                        recall_target=args.recall_target,
                         progress=not getattr(args, "quiet", False))
         for r in res["rows"]:
             print(f"n={n:>9,} {r['config']:<22} {json.dumps(r.get('params') or {}):<34} "
@@ -150,7 +153,8 @@ def _build_spiral(data: MixtureData, n: int, uri: str, codec: str, nlist: int, k
 
 
 def _spiral_rows(uri: str, q: npt.NDArray[np.float32], gt: npt.NDArray[np.int64], n: int,
-                 build: float, configs: list[str], shards: int) -> list[dict[str, Any]]:
+                 build: float, configs: list[str], shards: int, target: float,
+                 save: Callable[[list[dict[str, Any]]], Any]) -> list[dict[str, Any]]:
     from lance_spiral.distributed import open_sharded
     from lance_spiral.table import open_table
 
@@ -162,20 +166,23 @@ def _spiral_rows(uri: str, q: npt.NDArray[np.float32], gt: npt.NDArray[np.int64]
         rss = _Rss()
         t0 = time.perf_counter()
         t = open_table(uri, memory=memory)
-        t.search(q[0]).limit(10).select([]).to_arrow()
+        t.search(q[0]).limit(10).recall_target(target).select([]).to_arrow()
         opened = time.perf_counter() - t0
 
         def search(v: Any, t: Any = t) -> npt.NDArray[np.int64]:
-            return np.asarray(t.search(v).limit(10).select([]).to_arrow().column("id"))
+            return np.asarray(t.search(v).limit(10).recall_target(target).select([])
+                              .to_arrow().column("id"))
 
         ids, lat = _time_queries(search, q)
         t1 = time.perf_counter()
-        t.search(q).limit(10).select([]).to_arrow()
+        t.search(q).limit(10).recall_target(target).select([]).to_arrow()
         batch_qps = len(q) / (time.perf_counter() - t1)
         res = t.resident_bytes()
+        tuned = {str(k): v for k, v in t.hot_state().tuned.items()}
         rows.append(_row(f"spiral-{memory}", ids, lat, gt, n, build_s=build, open_s=opened,
                          disk_bytes=disk, resident_bytes=res, resident_per_vector=res / n,
-                         rss_delta_mb=rss.delta_mb(), qps_batch=batch_qps))
+                         rss_delta_mb=rss.delta_mb(), qps_batch=batch_qps, tuned=tuned))
+        save(rows)
         del t
     if "spiral-sharded" in configs:
         t0 = time.perf_counter()
@@ -183,7 +190,8 @@ def _spiral_rows(uri: str, q: npt.NDArray[np.float32], gt: npt.NDArray[np.int64]
         opened = time.perf_counter() - t0
         try:
             def search_sh(v: Any) -> npt.NDArray[np.int64]:
-                return np.asarray(st.search(v).limit(10).select([]).to_arrow().column("id"))
+                return np.asarray(st.search(v).limit(10).recall_target(target).select([])
+                                  .to_arrow().column("id"))
 
             ids, lat = _time_queries(search_sh, q)
             stats = st.shard_stats()
@@ -198,8 +206,8 @@ def _spiral_rows(uri: str, q: npt.NDArray[np.float32], gt: npt.NDArray[np.int64]
 
 def run_scale(n: int, nq: int, out: str, work: str, *, base: str, queries: str,
               configs: str = DEFAULT_CONFIGS, codec: str = "sq:bits=8", nlist: int = -1,
-              shards: int = 2, seed: int = 0, keep_tables: bool = False, progress: bool = True
-              ) -> dict[str, Any]:
+              shards: int = 2, seed: int = 0, keep_tables: bool = False,
+              recall_target: float = 0.99, progress: bool = True) -> dict[str, Any]:
     """Benchmark one size; writes ``OUT/results-n<n>.json`` and returns the result.
 
     Raises:
@@ -224,10 +232,27 @@ def run_scale(n: int, nq: int, out: str, work: str, *, base: str, queries: str,
     gt_s = time.perf_counter() - t0
     nl = nlist if nlist >= 0 else int(2 ** round(np.log2(max(np.sqrt(n), 1.0))))
     rows: list[dict[str, Any]] = []
+    head = {"command": "lance-spiral bench scale", "n": n, "nq": nq, "dim": data.dim,
+            "codec": codec, "nlist": nl, "shards": shards, "seed": seed,
+            "recall_target": recall_target,
+            "generator": {k: getattr(data, k) for k in ("w_lo", "sigma", "query_weight",
+                                                        "query_sigma")},
+            "ground_truth_s": gt_s}
+
+    def save(done: list[dict[str, Any]], complete: bool = False) -> dict[str, Any]:
+        result = {**head, "complete": complete, "rows": done,
+                  "acceptance": acceptance(done, n)}
+        folder = Path(out)
+        path = write_results(result, folder)
+        path.replace(folder / f"results-n{n}.json")
+        return result
+
     uri = str(wdir / f"spiral-n{n}.lance")
     if any(c.startswith("spiral") for c in names):
         build = _build_spiral(data, n, uri, codec, nl, keep_tables)
-        rows += _spiral_rows(uri, q, gt, n, build, names, shards)
+        rows += _spiral_rows(uri, q, gt, n, build, names, shards, recall_target,
+                             lambda r: save([*rows, *r]))
+        save(rows)
         if not keep_tables:
             shutil.rmtree(uri, ignore_errors=True)
     for name in names:
@@ -239,18 +264,11 @@ def run_scale(n: int, nq: int, out: str, work: str, *, base: str, queries: str,
         for params, ids, lat in sweep_native(tbl, kind, q, _time_queries):
             rows.append(_row(name, ids, lat, gt, n, params=params, build_s=build,
                              disk_bytes=disk, rss_delta_mb=rss.delta_mb()))
+        save(rows)
         del tbl
         if not keep_tables:
             shutil.rmtree(wdir / f"native_{kind}_{n}.lance", ignore_errors=True)
-    result = {"command": "lance-spiral bench scale", "n": n, "nq": nq, "dim": data.dim,
-              "codec": codec, "nlist": nl, "shards": shards, "seed": seed,
-              "generator": {k: getattr(data, k) for k in ("w_lo", "sigma", "query_weight",
-                                                          "query_sigma")},
-              "ground_truth_s": gt_s, "rows": rows, "acceptance": acceptance(rows, n)}
-    folder = Path(out)
-    path = write_results(result, folder)
-    path.replace(folder / f"results-n{n}.json")
-    return result
+    return save(rows, complete=True)
 
 
 def acceptance(rows: list[dict[str, Any]], n: int) -> dict[str, Any]:

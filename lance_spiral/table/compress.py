@@ -97,7 +97,7 @@ def _open(uri: str, storage_options: dict[str, str] | None) -> lance.LanceDatase
 
 
 def _side(uri: str, storage_options: dict[str, str] | None) -> SideStore:
-    return SideStore(uri)
+    return SideStore(uri, storage_options=storage_options)
 
 
 def _dir_bytes(side: SideStore) -> int:
