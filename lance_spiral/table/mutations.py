@@ -19,6 +19,7 @@ from lance_spiral.errors import InvalidInputError, InvalidParameterError, NotFou
 from lance_spiral.table.commit import Target, lance_conflicts, retrying
 from lance_spiral.table.ingest import RowSource
 from lance_spiral.table.meta import TableMeta
+from lance_spiral.table.requantize import check_request, requantize_table
 from lance_spiral.table.sql import filter_sql, sql_in
 from lance_spiral.table.writes import add_rows, delete_rows, update_rows, upsert_rows
 
@@ -151,6 +152,40 @@ class TableWrites:
                          what=f"update of {self.uri}")
         self._reload(ds)
         return n
+
+    def requantize(self, codec: str | None = None, *, target_recall: float | None = None,
+                   sample: int = 20000) -> dict[str, Any]:
+        """Switch the stored codes to another codec, in one commit.
+
+        The table's vectors (decoded from the codes, or the float column in ``alongside``
+        mode) are re-encoded with ``codec`` -- or with the fewest-bytes codec whose recall@10
+        on held-out rows of a ``sample`` of the table reaches ``target_recall``
+        (:func:`lance_spiral.codecs.choose_codec`) -- fitted on that sample. Readers see the old
+        codes or the new ones, never a mix; concurrent writers are rebuilt on the new codec.
+
+        Args:
+            codec: The new codec spec (``"sq:bits=4"``, ``"pq:m=48"``...).
+            target_recall: Instead of ``codec``: the recall@10 to reach, in ``(0, 1]``.
+            sample: Rows read to fit (and measure) the codec.
+
+        Returns:
+            What was done and measured: ``previous_codec``, ``codec``, ``previous_code_bytes``,
+            ``code_bytes``, ``rows``, ``sample_rows``, ``recall`` (``None`` below 300 rows),
+            ``version``; with ``target_recall`` also ``target_recall``, ``met``,
+            ``candidates``.
+
+        Raises:
+            InvalidInputError: Neither or both of ``codec`` / ``target_recall``.
+            InvalidParameterError, UnknownCodecError: Bad spec, target or sample.
+            TableError: Read-only handle, or a Lance vector index the rewrite would drop.
+        """
+        check_request(codec, target_recall, sample, self.meta.metric)
+        self._writable()
+        ds, report = retrying(
+            lambda: requantize_table(self._target, codec, target_recall, sample),
+            what=f"requantize of {self.uri}")
+        self._reload(ds)
+        return report
 
     # ---------------------------------------------------------------- versions, indexes
     def restore(self, version: int) -> None:

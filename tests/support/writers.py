@@ -57,7 +57,7 @@ class Writers:
                 proc.stdin.close()
         for proc in self.procs:
             try:
+                proc.wait(timeout=2)
+            except subprocess.TimeoutExpired:  # idle in Lance's runtime shutdown: stop it
+                proc.terminate()
                 proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
