@@ -41,6 +41,9 @@ _FILES = (
     "head.int8.onnx",
     "tokenizer.json",
     "config.json",
+    # The sources' licences and notices travel with every copy of a model (WordNet's must).
+    "SOURCES.md",
+    "NOTICE.md",
 )
 _SMALL_BATCH = 16  # fewer texts than this pool on the calling thread alone
 # 1: float16 fast-path tables; 2: int8 with row/column scales; 3: 2 + optional context tables
@@ -217,7 +220,7 @@ class Approximator:
         return cls(directory if directory is not None else default_model_dir(), **kwargs)  # type: ignore[arg-type]
 
     def save(self, directory: str | os.PathLike[str]) -> Path:
-        """Copy the model files into ``directory``.
+        """Copy the model files, and its ``SOURCES.md`` / ``NOTICE.md``, into ``directory``.
 
         Returns:
             The directory.

@@ -41,8 +41,14 @@ def test_cache_and_batching_do_not_change_results(tiny_model_dir: Path, heldout_
     assert np.allclose(again, b[57:60], atol=1e-5)
 
 
-def test_save_load_roundtrip(approx: Approximator, tmp_path: Path, heldout_pairs) -> None:
+def test_save_load_roundtrip(tiny_model_dir: Path, tmp_path: Path, heldout_pairs) -> None:
+    import shutil
+
+    src = Path(shutil.copytree(tiny_model_dir, tmp_path / "src"))
+    (src / "SOURCES.md").write_text("licence notices that must travel with the model\n")
+    approx = Approximator.load(src)
     out = approx.save(tmp_path / "copy")
+    assert (out / "SOURCES.md").read_text() == (src / "SOURCES.md").read_text()
     other = Approximator.load(out)
     texts = heldout_pairs[0][:20]
     assert np.allclose(other.embed(texts), approx.embed(texts), atol=1e-5)
