@@ -62,10 +62,9 @@ def quantize(service: Service, name: str, *, codec: str | None = None,
         t = col.table
         before = t.codec.spec if t.codec is not None else t.meta.codec_spec
         if codec is not None:
-            result = t.requantize(_check_spec(codec, t.metric))  # type: ignore[attr-defined]
+            result = t.requantize(_check_spec(codec, t.metric))
         else:
-            result = t.requantize(  # type: ignore[attr-defined]
-                target_recall=service.check_target(target_recall))
+            result = t.requantize(target_recall=service.check_target(target_recall))
     stats = service.stats(name)
     return {"name": name, "previous_codec": before, "codec": stats["codec"],
             "version": stats["version"], "requantize": jsonable(result), "stats": stats}
@@ -100,7 +99,7 @@ def optimize(service: Service, name: str, *, target_recall: float,
     res = choose_codec(sample, target, metric=t.metric, candidates=candidates)
     with col.lock:
         t = col.table
-        applied = t.requantize(res.spec)  # type: ignore[attr-defined]
+        applied = t.requantize(res.spec)
         version = t.version
     tried = [row for row in res.table if row["recall"] is not None]
     met = [row for row in tried if row["met"]]

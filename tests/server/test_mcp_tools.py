@@ -55,11 +55,17 @@ async def _read_write(db: Path, embedder_dir: Path, sample: Sample) -> None:
         assert few and all(h["metadata"]["lemmas"] >= 3 for h in few)
         stats = _data(await client.call_tool("collection_stats", {"collection": "docs"}))
         assert stats["rows"] == 400 and stats["recall_at_10_estimate"] is not None
+        switched = _data(await client.call_tool("quantize", {
+            "collection": "docs", "codec": "sq:bits=4"}))
+        assert switched["codec"].startswith("sq:bits=4")
+        assert switched["stats"]["code_bytes"] == 192 < stats["code_bytes"]
         bad = await client.call_tool("search", {"collection": "nope", "query": "x"})
         assert bad.is_error and "nope" in bad.content[0].text
         bad = await client.call_tool("search", {"collection": "docs", "query": "x",
                                                 "filter": {"lemmas": {"$near": 1}}})
         assert bad.is_error and "$near" in bad.content[0].text
+        bad = await client.call_tool("quantize", {"collection": "docs", "codec": "zz:1"})
+        assert bad.is_error and "zz" in bad.content[0].text
 
 
 async def _read_only(db: Path, embedder_dir: Path, sample: Sample) -> None:
@@ -72,7 +78,6 @@ async def _read_only(db: Path, embedder_dir: Path, sample: Sample) -> None:
         refused = await client.call_tool("add_documents", {"collection": "docs",
                                                            "texts": ["x"]})
         assert refused.is_error
-    async with Client(_params(db, embedder_dir)) as client:
         rows = _data(await client.call_tool("list_collections", {}))["collections"][0]["rows"]
         assert rows == 400
 
