@@ -7,11 +7,15 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = Path(__file__).with_name("writer_script.py")
+N_WRITERS = 3
 
 
 class Writers:
@@ -27,21 +31,22 @@ class Writers:
                                        env=env) for _ in range(n)]
 
     def run(self, commands: list[dict[str, Any]], timeout: float = 120.0) -> list[Any]:
-        """Send one command per worker, start them together, return their results in order."""
+        """Send one command to each of the first workers, start them together, return results."""
         self.round += 1
         go = self.tmp / f"go-{self.round}"
-        for proc, cmd in zip(self.procs, commands, strict=True):
+        procs = self.procs[:len(commands)]
+        for proc, cmd in zip(procs, commands, strict=True):
             assert proc.stdin is not None
             proc.stdin.write(json.dumps({**cmd, "go": str(go)}) + "\n")
             proc.stdin.flush()
-        for proc in self.procs:
+        for proc in procs:
             assert proc.stdout is not None
             line = proc.stdout.readline()
             assert line.strip() == "READY", line
         go.touch()
         deadline = time.monotonic() + timeout
         out = []
-        for proc in self.procs:
+        for proc in procs:
             assert proc.stdout is not None
             line = proc.stdout.readline()
             assert time.monotonic() < deadline, "a writer took too long"
@@ -57,7 +62,16 @@ class Writers:
                 proc.stdin.close()
         for proc in self.procs:
             try:
-                proc.wait(timeout=2)
+                proc.wait(timeout=0.5)
             except subprocess.TimeoutExpired:  # idle in Lance's runtime shutdown: stop it
                 proc.terminate()
-                proc.wait(timeout=30)
+        for proc in self.procs:
+            proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="session")
+def writers(tmp_path_factory: pytest.TempPathFactory, shared_data: Path) -> Iterator[Writers]:
+    """``N_WRITERS`` worker processes shared by the session's concurrency tests."""
+    pool = Writers(N_WRITERS, tmp_path_factory.mktemp("go"), shared_data)
+    yield pool
+    pool.close()

@@ -13,16 +13,8 @@ from lance.fragment import write_fragments
 
 from lance_spiral.table import create_table, open_table
 from lance_spiral.table.commit import Target, WriteConflictError, commit_append, commit_overwrite
-from tests.support.writers import Writers
-
-N = 3
-
-
-@pytest.fixture(scope="module")
-def writers(tmp_path_factory, shared_data):
-    pool = Writers(N, tmp_path_factory.mktemp("go"), shared_data)
-    yield pool
-    pool.close()
+from tests.support.writers import N_WRITERS as N
+from tests.support.writers import writers  # noqa: F401  (fixture)
 
 
 def _slices(proc: int, base: int, adds: int, size: int) -> list[list[int]]:
@@ -51,8 +43,8 @@ def _check(uri: str, emb: np.ndarray, expected: set[str], prefix: str = "r") -> 
     ("small", 100, 600),        # provisional appends race, crossing fit_rows mid-way
     ("established", 1200, 1000),
 ])
-def test_processes_adding_at_once_lose_no_row(tmp_path, writers, scifact_corpus_emb, scenario,
-                                              start_rows, fit_rows):
+def test_processes_adding_at_once_lose_no_row(tmp_path, writers, scifact_corpus_emb,  # noqa: F811
+                                              scenario, start_rows, fit_rows):
     uri = str(tmp_path / f"{scenario}.lance")
     emb = scifact_corpus_emb
     t = create_table(uri, fit_rows=fit_rows, progress=False)
@@ -69,7 +61,8 @@ def test_processes_adding_at_once_lose_no_row(tmp_path, writers, scifact_corpus_
     assert open_table(uri).meta.provisional == (start_rows + N * adds * size < fit_rows)
 
 
-def test_processes_creating_one_table_at_once(tmp_path, writers, scifact_corpus_emb):
+def test_processes_creating_one_table_at_once(tmp_path, writers,  # noqa: F811
+                                              scifact_corpus_emb):
     uri = str(tmp_path / "created.lance")
     cmds = [{"op": "create", "uri": uri, "rows": [[p * 200, (p + 1) * 200]], "fit_rows": 300}
             for p in range(N)]
@@ -78,7 +71,8 @@ def test_processes_creating_one_table_at_once(tmp_path, writers, scifact_corpus_
     assert open_table(uri).versions()[0]["version"] == 1
 
 
-def test_concurrent_upserts_of_the_same_ids_insert_once(tmp_path, writers, scifact_corpus_emb):
+def test_concurrent_upserts_of_the_same_ids_insert_once(tmp_path, writers,  # noqa: F811
+                                                        scifact_corpus_emb):
     uri = str(tmp_path / "upsert.lance")
     emb = scifact_corpus_emb
     create_table(uri, {"id": [f"r{i}" for i in range(1200)], "vector": emb[:1200],
