@@ -59,6 +59,16 @@ class _ResidualBase(Codec):
         self.max_train = max_train
         self.centroids: npt.NDArray[np.float32] | None = None
         self.stages: list[ProductQuantizer] = []
+        self._param_dtype: np.dtype[Any] = np.dtype(np.float32)
+        """dtype the parameters are stored in; float16 rounds them at fit (see _round)."""
+
+    def _round(self, a: npt.NDArray[Any]) -> npt.NDArray[np.float32]:
+        """``a`` as float32 holding exactly the values stored in ``_param_dtype``.
+
+        Fitting continues with the rounded values (later stages code what the stored anchors
+        and codebooks leave), so a loaded codec encodes exactly as the fitted one.
+        """
+        return np.ascontiguousarray(a.astype(self._param_dtype).astype(np.float32))
 
     # -------------------------------------------------------------- layout
     @property
@@ -95,7 +105,7 @@ class _ResidualBase(Codec):
                       max_train=min(self.max_train, max(64 * k, 4096)))
 
     def _fit(self, x: npt.NDArray[np.float32], seed: int) -> None:
-        self.centroids = self._train_centroids(x, seed)
+        self.centroids = self._round(self._train_centroids(x, seed))
         self._n_anchors = int(self.centroids.shape[0])
         labels = self._assign(x)
         r = x - self.centroids[labels]
@@ -104,6 +114,8 @@ class _ResidualBase(Codec):
             pq = ProductQuantizer(m=m, bits=self._bits, metric="ip", n_iter=self.n_iter,
                                   max_train=self.max_train)
             pq.fit(r, seed=seed + s)
+            assert pq.codebooks is not None
+            pq.codebooks = self._round(pq.codebooks)
             if s + 1 < len(self._m_list):
                 r = r - pq.decode(pq.encode(r))
             self.stages.append(pq)
@@ -182,14 +194,17 @@ class _ResidualBase(Codec):
     # -------------------------------------------------------------- state
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         assert self.centroids is not None
-        arrays: dict[str, np.ndarray] = {"centroids": self.centroids}
+        arrays: dict[str, np.ndarray] = {"centroids": self.centroids.astype(self._param_dtype)}
         for s, pq in enumerate(self.stages):
             assert pq.codebooks is not None
-            arrays[f"stage{s}_codebooks"] = pq.codebooks
+            arrays[f"stage{s}_codebooks"] = pq.codebooks.astype(self._param_dtype)
         return {"n_anchors": self._n_anchors}, arrays
 
     def _set_state(self, state: dict[str, Any], arrays: dict[str, np.ndarray],
                    version: int) -> None:
+        if arrays["centroids"].dtype not in (np.float16, np.float32):
+            raise CorruptDataError(f"centroids are stored as {arrays['centroids'].dtype}")
+        self._param_dtype = arrays["centroids"].dtype  # saved again as they were stored
         c = arrays["centroids"].astype(np.float32)
         if c.ndim != 2:
             raise CorruptDataError(f"centroids have shape {c.shape}, expected 2-D")

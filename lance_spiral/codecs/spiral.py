@@ -17,9 +17,12 @@ order), so here:
   quantisers of ``n_subspaces`` sub-vectors x ``n_bits`` bits, each coding what the previous
   left over; with ``n_subspaces == dim`` a stage is a per-dimension 256-level (k-means) scalar
   quantiser;
-* ``compression_ratio``: when given, the stage sizes are chosen to fit
-  ``floor((1 - compression_ratio) * 4 * dim)`` bytes per vector (anchor id included), up to two
-  stages; ``profile=NAME`` takes the parameters of a named profile (:mod:`.profiles`).
+* ``compression_ratio``: when given, the codec keeps ``(1 - compression_ratio) * 4 * dim`` bytes
+  per vector *all-in*: ``code_bytes + param_bytes / n`` for the ``n`` rows it is fitted on. Its
+  parameters are stored as float16 and the stages (up to two, 8- or 4-bit) are sized at fit
+  time for that ``n`` (:func:`lance_spiral.codecs.budget.plan_layout`); when no layout fits,
+  ``fit`` raises an InvalidParameterError naming the smallest ``n`` that can hold the target.
+  ``profile=NAME`` takes the parameters of a named profile (:mod:`.profiles`).
 
 Every byte counts: ``code_bytes`` holds the anchor id and stage codes; ``param_bytes`` the
 anchors, codebooks and spiral plane.
@@ -27,19 +30,21 @@ anchors, codebooks and spiral plane.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from lance_spiral._validation import as_vectors, check_int
+from lance_spiral.codecs.budget import PARAM_ITEMSIZE, min_rows, plan_layout, stages_for_budget
 from lance_spiral.codecs.registry import register_codec
 from lance_spiral.codecs.residual import _ResidualBase
+from lance_spiral.codecs.spiral_geometry import nn_chain, pca_plane, prev_ratio, spiral_param
 from lance_spiral.errors import CorruptDataError, InvalidParameterError
 from lance_spiral.kernels.kmeans import assign, kmeans
 
 __all__ = ["SpiralCodec", "ordering_report", "spiral_param", "stages_for_budget"]
+# stages_for_budget lives in .budget; re-exported here for callers of the earlier layout.
 
 _ORDERINGS = ("spiral", "spiral_literal")
 _DEFAULTS: dict[str, Any] = {
@@ -47,62 +52,6 @@ _DEFAULTS: dict[str, Any] = {
     "spiral_constant": 0.5, "compression_ratio": None, "ordering": "spiral",
 }
 _MAX_ANCHORS = 65535
-
-
-def spiral_param(p2: npt.NDArray[np.float64], spiral_constant: float) -> npt.NDArray[np.float64]:
-    """Position of 2-D points along an Archimedean spiral ``r = b * t``.
-
-    ``b = spiral_constant * median(r) / (2 pi)`` makes the spiral scale-free: with
-    ``spiral_constant=1`` one turn spans the median radius. Each point goes to the nearest arm.
-
-    Args:
-        p2: ``[n, 2]`` points (e.g. projections on a PCA plane).
-        spiral_constant: Arm spacing relative to the median radius (> 0).
-
-    Returns:
-        ``float64[n]`` spiral parameter ``t`` (sort by it to walk the spiral).
-    """
-    r = np.hypot(p2[:, 0], p2[:, 1])
-    theta = np.mod(np.arctan2(p2[:, 1], p2[:, 0]), 2 * np.pi)
-    med = float(np.median(r)) if r.size else 1.0
-    b = spiral_constant * (med if med > 0 else 1.0) / (2 * np.pi)
-    turn = np.rint((r / b - theta) / (2 * np.pi))
-    return theta + 2 * np.pi * turn
-
-
-def _pca_plane(x: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.float32],
-                                                    npt.NDArray[np.float32]]:
-    mean = x.mean(axis=0)
-    if x.shape[0] < 2:
-        plane = np.zeros((2, x.shape[1]), dtype=np.float32)
-        plane[0, 0] = 1.0
-        if x.shape[1] > 1:
-            plane[1, 1] = 1.0
-        return mean.astype(np.float32), plane
-    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
-    plane = np.zeros((2, x.shape[1]), dtype=np.float32)
-    plane[: min(2, vt.shape[0])] = vt[:2]
-    return mean.astype(np.float32), plane
-
-
-def stages_for_budget(dim: int, budget: int, max_stages: int = 2) -> list[int]:
-    """Sub-vector counts of 8-bit PQ stages filling ``budget`` bytes (greedy, big first).
-
-    Each stage uses ``dsub = ceil(dim / budget_left)`` and the fewest sub-vectors for that
-    ``dsub``. Raises InvalidParameterError when not even one byte is left.
-    """
-    if budget < 1:
-        raise InvalidParameterError(
-            f"compression target leaves {budget} bytes per vector for the residual codes"
-        )
-    stages: list[int] = []
-    left = budget
-    while left >= 1 and len(stages) < max_stages:
-        dsub = -(-dim // left)
-        m = -(-dim // dsub)
-        stages.append(m)
-        left -= m
-    return stages
 
 
 @register_codec
@@ -137,10 +86,13 @@ class SpiralCodec(_ResidualBase):
                  "spiral_constant": spiral_constant, "compression_ratio": compression_ratio,
                  "ordering": ordering}
         p = dict(_DEFAULTS)
+        from_profile: dict[str, Any] = {}
         if profile is not None:
             from lance_spiral.codecs.profiles import profile_params
 
-            p.update(profile_params(profile))
+            from_profile = profile_params(profile)
+            p.update(from_profile)
+        explicit_bits = n_bits is not None or "n_bits" in from_profile
         p.update({k: v for k, v in given.items() if v is not None})
         self.profile = profile
         self.quantization_levels = check_int(p["quantization_levels"], "quantization_levels",
@@ -166,9 +118,11 @@ class SpiralCodec(_ResidualBase):
         self.ordering = str(p["ordering"])
         m_list = [self.n_subspaces] * self.quantization_levels
         super().__init__(metric=metric, n_anchors=_MAX_ANCHORS, m_list=m_list,
-                         bits=self.n_bits if cr is None else 8,
-                         n_iter=check_int(n_iter, "n_iter", lo=1),
+                         bits=self.n_bits, n_iter=check_int(n_iter, "n_iter", lo=1),
                          max_train=check_int(max_train, "max_train", lo=16))
+        self._auto_bits = cr is not None and not explicit_bits
+        if cr is not None:
+            self._param_dtype = np.dtype(np.float16)
         self._resolved = cr is None
         self.mean = np.zeros(0, dtype=np.float32)
         self.plane = np.zeros((2, 0), dtype=np.float32)
@@ -193,11 +147,18 @@ class SpiralCodec(_ResidualBase):
         return list(self._m_list)
 
     def params(self) -> dict[str, Any]:
-        """Constructor parameters (profile name included when one was used)."""
-        out: dict[str, Any] = {
-            "quantization_levels": self.quantization_levels, "n_subspaces": self.n_subspaces,
-            "n_bits": self.n_bits, "anchor_stride": self.anchor_stride,
-            "spiral_constant": self.spiral_constant}
+        """Constructor parameters (profile name included when one was used).
+
+        With a ``compression_ratio`` the stage layout is chosen at fit time, so the stage
+        parameters are left out (``n_bits`` stays when it was given).
+        """
+        out: dict[str, Any] = {}
+        if self.compression_ratio is None:
+            out.update(quantization_levels=self.quantization_levels,
+                       n_subspaces=self.n_subspaces)
+        if self.compression_ratio is None or not self._auto_bits:
+            out["n_bits"] = self.n_bits
+        out.update(anchor_stride=self.anchor_stride, spiral_constant=self.spiral_constant)
         if self.compression_ratio is not None:
             out["compression_ratio"] = self.compression_ratio
         if self.ordering != "spiral":
@@ -207,36 +168,67 @@ class SpiralCodec(_ResidualBase):
         out["metric"] = self.metric
         return out
 
-    def _resolve(self, dim: int) -> None:
+    @property
+    def limit_bytes(self) -> float | None:
+        """Bytes per vector the target allows, all-in (None without a target; needs ``dim``)."""
+        if self.compression_ratio is None or self.dim is None:
+            return None
+        return (1.0 - self.compression_ratio) * 4 * self.dim
+
+    def _fixed_params(self, dim: int, n: int) -> int:
+        """Parameter bytes besides the codebooks at ``n`` rows: anchors, plane, boundaries."""
+        k = self._anchor_count(n)
+        plane = 3 * dim * self._param_dtype.itemsize
+        bounds = 8 * (k - 1) if self.ordering == "spiral_literal" else 0
+        return k * dim * self._param_dtype.itemsize + plane + bounds
+
+    def _resolve(self, dim: int, n: int) -> None:
+        """Size the stages for the target at ``n`` rows (raises when none fits)."""
         if self.compression_ratio is None:
             return
-        budget = math.floor((1.0 - self.compression_ratio) * 4 * dim + 1e-9)
-        left = budget - self.id_bytes - (2 if self.metric == "l2" else 0)
-        self._m_list = stages_for_budget(dim, left)
+        limit = (1.0 - self.compression_ratio) * 4 * dim
+        fixed_code = self.id_bytes + (2 if self.metric == "l2" else 0)
+        bits = None if self._auto_bits else self.n_bits
+        layout = plan_layout(dim, n, limit, fixed_code=fixed_code,
+                             fixed_params=self._fixed_params(dim, n), bits=bits,
+                             itemsize=PARAM_ITEMSIZE)
+        if layout is None:
+            need = min_rows(dim, limit, fixed_code, lambda k: self._fixed_params(dim, k),
+                            bits=bits)
+            where = (f"it can from about {need:,} vectors" if need is not None
+                     else "no collection size can")
+            raise InvalidParameterError(
+                f"spiral:compression_ratio={self.compression_ratio} allows {limit:.1f} bytes per"
+                f" vector all-in (codes + anchors + codebooks over the rows fitted on); fitted"
+                f" on {n:,} vectors of dimension {dim} nothing fits: {where}")
+        self._m_list = list(layout.stages)
+        self._bits = layout.bits
         self._resolved = True
 
     def _check_fit_input(self, x: npt.NDArray[np.float32]) -> None:
-        self._resolve(x.shape[1])
         self._n_anchors = self._anchor_count(x.shape[0])
+        self._resolve(x.shape[1], x.shape[0])
         super()._check_fit_input(x)
 
     def _anchor_count(self, n: int) -> int:
+        """About one anchor per ``anchor_stride`` rows (at least one, at most 65,535)."""
         return int(min(_MAX_ANCHORS, n, max(1, round(n / self.anchor_stride))))
 
     # ----------------------------------------------------------------- anchors
     def _train_centroids(self, x: npt.NDArray[np.float32], seed: int) -> npt.NDArray[np.float32]:
         k = self._anchor_count(x.shape[0])
         if self.ordering == "spiral_literal":
-            self.mean, self.plane = _pca_plane(x)
+            self.mean, self.plane = map(self._round, pca_plane(x))
             t = spiral_param(((x - self.mean) @ self.plane.T).astype(np.float64),
                              self.spiral_constant)
             order = np.argsort(t, kind="stable")
             runs = np.array_split(order, k)
-            cents = np.stack([x[r].mean(axis=0) for r in runs]).astype(np.float32)
+            cents = self._round(np.stack([x[r].mean(axis=0) for r in runs]))
             self.boundaries = np.array([t[r[0]] for r in runs[1:]], dtype=np.float64)
             return cents
         cents = super()._train_centroids(x, seed) if k > 1 else x.mean(axis=0, keepdims=True)
-        self.mean, self.plane = _pca_plane(cents)
+        cents = self._round(cents)
+        self.mean, self.plane = map(self._round, pca_plane(cents))
         t = spiral_param(((cents - self.mean) @ self.plane.T).astype(np.float64),
                          self.spiral_constant)
         return np.ascontiguousarray(cents[np.argsort(t, kind="stable")], dtype=np.float32)
@@ -278,8 +270,9 @@ class SpiralCodec(_ResidualBase):
     def _get_state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         state, arrays = super()._get_state()
         state["stages"] = list(self._m_list)
-        arrays["spiral_mean"] = self.mean
-        arrays["spiral_plane"] = self.plane
+        state["bits"] = self._bits
+        arrays["spiral_mean"] = self.mean.astype(self._param_dtype)
+        arrays["spiral_plane"] = self.plane.astype(self._param_dtype)
         if self.ordering == "spiral_literal":
             arrays["spiral_boundaries"] = self.boundaries
         return state, arrays
@@ -290,19 +283,16 @@ class SpiralCodec(_ResidualBase):
         if not isinstance(stages, list) or not all(isinstance(m, int) for m in stages):
             raise CorruptDataError("spiral codec state lacks its stage layout")
         self._m_list = stages
+        bits = state.get("bits", self._bits)  # absent in files written before it was stored
+        if bits not in (4, 8):
+            raise CorruptDataError(f"spiral codec state has stage bits {bits!r}")
+        self._bits = int(bits)
         self._resolved = True
         super()._set_state(state, arrays, version)
         self.mean = arrays["spiral_mean"].astype(np.float32)
         self.plane = arrays["spiral_plane"].astype(np.float32)
         if self.ordering == "spiral_literal":
             self.boundaries = arrays["spiral_boundaries"].astype(np.float64)
-
-
-def _prev_ratio(x: npt.NDArray[np.float32], order: npt.NDArray[np.int64],
-                norms: npt.NDArray[np.float32]) -> float:
-    xs = x[order]
-    d = np.linalg.norm(xs[1:] - xs[:-1], axis=1)
-    return float(np.mean(d / np.maximum(norms[order][1:], 1e-12)))
 
 
 def ordering_report(x: Any, *, anchor_stride: int = 256, spiral_constant: float = 0.5,
@@ -337,47 +327,29 @@ def ordering_report(x: Any, *, anchor_stride: int = 256, spiral_constant: float 
         raise InvalidParameterError("ordering_report needs at least 2 vectors")
     norms = np.linalg.norm(xv, axis=1).astype(np.float32)
     out: dict[str, float] = {"n": float(n)}
-    out["random_prev"] = _prev_ratio(xv, rng.permutation(n).astype(np.int64), norms)
+    out["random_prev"] = prev_ratio(xv, rng.permutation(n).astype(np.int64), norms)
     lit = SpiralCodec(anchor_stride=anchor_stride, spiral_constant=spiral_constant,
                       ordering="spiral_literal", n_subspaces=1, n_bits=4)
     lit._n_anchors = lit._anchor_count(n)
     lit_c = lit._train_centroids(xv, seed)
     lit_order = np.argsort(lit._spiral_t(xv), kind="stable").astype(np.int64)
-    out["spiral_literal_prev"] = _prev_ratio(xv, lit_order, norms)
+    out["spiral_literal_prev"] = prev_ratio(xv, lit_order, norms)
     lit_ids = lit._assign(xv)
     out["spiral_literal_anchor"] = float(np.mean(
         np.linalg.norm(xv - lit_c[lit_ids], axis=1) / np.maximum(norms, 1e-12)))
     k = max(1, min(n, round(n / anchor_stride)))
     cents = kmeans(xv, k, seed=seed, n_iter=10)
     ids, sq = assign(xv, cents)
-    mean, plane = _pca_plane(cents)
+    mean, plane = pca_plane(cents)
     ct = spiral_param(((cents - mean) @ plane.T).astype(np.float64), spiral_constant)
     rank = np.empty(k, dtype=np.int64)
     rank[np.argsort(ct, kind="stable")] = np.arange(k)
     local = spiral_param(((xv - cents[ids]) @ plane.T).astype(np.float64), spiral_constant)
-    out["cluster_prev"] = _prev_ratio(xv, np.lexsort((local, rank[ids])).astype(np.int64), norms)
+    out["cluster_prev"] = prev_ratio(xv, np.lexsort((local, rank[ids])).astype(np.int64), norms)
     out["cluster_anchor"] = float(np.mean(np.sqrt(sq) / np.maximum(norms, 1e-12)))
     out["n_anchors"] = float(k)
     m = min(n, nn_sample)
     sub = xv[:m]
-    out["nn_chain_prev"] = _prev_ratio(sub, _nn_chain(sub), norms[:m])
-    out["nn_chain_random_prev"] = _prev_ratio(sub, rng.permutation(m).astype(np.int64), norms[:m])
+    out["nn_chain_prev"] = prev_ratio(sub, nn_chain(sub), norms[:m])
+    out["nn_chain_random_prev"] = prev_ratio(sub, rng.permutation(m).astype(np.int64), norms[:m])
     return out
-
-
-def _nn_chain(x: npt.NDArray[np.float32]) -> npt.NDArray[np.int64]:
-    """Greedy nearest-unvisited-neighbour walk from row 0 (one BLAS product per step)."""
-    n = x.shape[0]
-    sqn = np.einsum("ij,ij->i", x, x)
-    visited = np.zeros(n, dtype=bool)
-    order = np.empty(n, dtype=np.int64)
-    cur = 0
-    for step in range(n):  # O(n^2 d) on a small sample: one vectorised row op per step
-        order[step] = cur
-        visited[cur] = True
-        if step + 1 == n:
-            break
-        d = sqn - 2.0 * (x @ x[cur])
-        d[visited] = np.inf
-        cur = int(np.argmin(d))
-    return order
