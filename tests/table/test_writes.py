@@ -162,3 +162,23 @@ def test_search_never_pads(tmp_path, scifact_corpus_emb):
     hits = t.search(scifact_corpus_emb[0]).limit(10).to_list()
     assert [h["id"] for h in hits][:1] == ["doc0"] and len(hits) == 3
     assert all(np.isfinite(h["_score"]) for h in hits)
+
+
+def test_filters_on_entry_points_are_dicts_or_explicit_sql(table):
+    for call in (lambda: table.delete("year = 1990"), lambda: table.count_rows("true"),
+                 lambda: table.update("true", {"title": "x"})):
+        with pytest.raises(InvalidInputError, match="sql="):
+            call()
+    with pytest.raises(InvalidInputError, match="sql='true'"):
+        table.delete()
+    with pytest.raises(InvalidInputError, match="sql='true'"):
+        table.delete({})
+    with pytest.raises(InvalidInputError, match="silently drop"):
+        table.delete(sql="year = 1990; year = 1991")
+    with pytest.raises(InvalidInputError, match="not both"):
+        table.count_rows({"year": 1}, sql="year = 1")
+    with pytest.raises(InvalidInputError, match="internal"):
+        table.count_rows({"vector_codes": {"$exists": True}})
+    assert table.count_rows({"title": "title 5' OR 1=1 --"}) == 0
+    assert table.count_rows() == 2000
+    assert table.delete(sql="true") == 2000 and table.count_rows() == 0
