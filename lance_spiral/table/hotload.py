@@ -25,11 +25,16 @@ from lance_spiral.arrow import codes_of
 from lance_spiral.arrow.sidefiles import SideStore
 from lance_spiral.errors import CorruptDataError, InvalidParameterError, LanceSpiralError
 from lance_spiral.table.meta import TableMeta
-from lance_spiral.table.state import FragmentInfo, HotState, RowMap, check_memory
+from lance_spiral.table.state import (
+    SCAN_OPTIONS,
+    FragmentInfo,
+    HotState,
+    RowMap,
+    check_memory,
+)
 
 __all__ = ["StateCache", "fragment_infos"]
 
-_BATCH = 65536
 _TAKE_MAX = 4096
 _INDEX_TAIL = 4096
 _COMPACT_MIN = 16384
@@ -279,7 +284,7 @@ class StateCache:
             return
         frags = [_fragment(ds, i.id) for i, _ in placed]
         scanner = ds.scanner(columns=cols, with_row_address=True, with_row_id=stable or None,
-                             fragments=frags, batch_size=_BATCH)
+                             fragments=frags, **SCAN_OPTIONS)
         yield from scanner.to_batches()
 
     def _remask(self, ds: lance.LanceDataset, remask: list[tuple[FragmentInfo, int]],
@@ -290,7 +295,7 @@ class StateCache:
         rows = RowMap.build(remask)
         for info, s in remask:
             alive[s:s + info.rows] = False
-        scanner = ds.scanner(columns=[], with_row_address=True, batch_size=_BATCH,
+        scanner = ds.scanner(columns=[], with_row_address=True, **SCAN_OPTIONS,
                              fragments=[_fragment(ds, i.id) for i, _ in remask])
         total = 0
         for batch in scanner.to_batches():
@@ -382,9 +387,9 @@ class StateCache:
                     width: int, path: str) -> None:
         tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
         mm = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=(max(info.rows, 1), width))
-        frag = _fragment(ds, info.id)
-        for batch in frag.to_batches(columns=[meta.codes_column], with_row_address=True,
-                                     batch_size=_BATCH):
+        scanner = ds.scanner(columns=[meta.codes_column], with_row_address=True,
+                             fragments=[_fragment(ds, info.id)], **SCAN_OPTIONS)
+        for batch in scanner.to_batches():
             off = (batch.column("_rowaddr").to_numpy().astype(np.uint64)
                    & np.uint64(0xFFFFFFFF)).astype(np.int64)
             mm[off] = codes_of(batch.column(meta.codes_column))

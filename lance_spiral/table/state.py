@@ -32,9 +32,13 @@ from lance_spiral.codecs import Codec
 from lance_spiral.errors import CorruptDataError, InvalidParameterError
 from lance_spiral.table.meta import TableMeta
 
-__all__ = ["MEMORY_MODES", "FragmentInfo", "HotState", "RowMap", "check_memory"]
+__all__ = ["MEMORY_MODES", "SCAN_OPTIONS", "FragmentInfo", "HotState", "RowMap", "check_memory"]
 
 MEMORY_MODES = ("ram", "disk")
+# Scans that build or stream the state read a column of every row: small batches, little
+# readahead and a bounded I/O buffer keep their transient memory small whatever the row count.
+SCAN_OPTIONS: dict[str, Any] = {"batch_size": 16384, "batch_readahead": 2,
+                                "fragment_readahead": 1, "io_buffer_size": 32 << 20}
 _OFFSET_MASK = np.uint64(0xFFFFFFFF)
 
 
@@ -270,7 +274,7 @@ class HotState:
             out[sel] = mm[pos[sel] - self.rows.starts[s]]
         return out
 
-    def iter_codes(self, batch_rows: int = 32768
+    def iter_codes(self, batch_rows: int = 16384
                    ) -> Iterator[tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]]:
         """Every live row's codes as ``(positions, codes)`` batches (streamed in disk mode)."""
         if self.codes is not None:
@@ -279,8 +283,9 @@ class HotState:
                 sel = live[i:i + batch_rows]
                 yield sel, self.codes[sel]
             return
+        opts = {**SCAN_OPTIONS, "batch_size": batch_rows}
         for batch in self.dataset.to_batches(columns=[self.meta.codes_column],
-                                             with_row_address=True, batch_size=batch_rows):
+                                             with_row_address=True, **opts):
             addr = batch.column("_rowaddr").to_numpy().astype(np.uint64)
             pos = self.rows.positions(addr)
             keep = pos >= 0
