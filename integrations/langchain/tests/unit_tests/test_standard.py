@@ -1,7 +1,7 @@
 """langchain-tests' standard VectorStore suite, unmodified, on a real compressed Lance table.
 
 Run twice: with the 8-bit codec fitted from the very first write (``fit_rows=1``), and with the
-table's default small-table policy (float16 codes until 1000 rows).
+table's default small-table policy (a provisional SQ code until 1000 rows).
 """
 
 from __future__ import annotations
