@@ -122,8 +122,10 @@ def run_serve(args: argparse.Namespace) -> int:
           " (dashboard /, API /docs, metrics /metrics"
           f"{'' if mcp is None else ', MCP /mcp'}{', key required' if api_key else ''})",
           file=sys.stderr, flush=True)
+    # Keep-alive longer than clients' own idle expiry (httpx: 5 s), so the server never closes
+    # a connection at the moment a client reuses it.
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
-                access_log=args.log_level in ("info", "debug"))
+                access_log=args.log_level in ("info", "debug"), timeout_keep_alive=30)
     return 0
 
 

@@ -7,6 +7,7 @@ request has been checked, and every write is one commit of the collection's tabl
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -24,10 +25,10 @@ from lance_spiral.errors import (
     InvalidInputError,
     InvalidParameterError,
     LanceSpiralError,
-    TableError,
 )
+from lance_spiral.server.batching import AddBatcher, PendingAdd
 from lance_spiral.server.catalog import Catalog, Collection
-from lance_spiral.server.rows import build_rows, check_ids, result_rows
+from lance_spiral.server.rows import check_ids, result_rows
 from lance_spiral.server.stats import StatsCache, measure
 
 __all__ = ["MAX_K", "MAX_ROWS_PER_ADD", "Service"]
@@ -60,6 +61,8 @@ class Service:
             (lambda: embedder) if embedder is not None else
             (lambda: _default_embedder(embedder_dir)))
         self.stats_cache = StatsCache()
+        self._batchers: dict[str, tuple[Collection, AddBatcher]] = {}
+        self._batchers_lock = threading.Lock()
 
     # ----------------------------------------------------------------- helpers
     def embed(self, texts: list[str], dim: int | None) -> npt.NDArray[np.float32]:
@@ -150,20 +153,28 @@ class Service:
         if text_list is not None and len(text_list) != n:
             raise InvalidInputError(f"got {len(text_list)} texts for {n} vectors")
         id_list = check_ids(ids, n, t.meta.id_type)
-        with col.lock:
-            t = col.table
-            batch = build_rows(t, id_list, x, text_list, metadata)
-            if ids is not None and t.count_rows() > 0 and \
-                    t.count_rows(filter={t.meta.id_column: {"$in": id_list}}):
-                taken = t.get(id_list).column(t.meta.id_column).to_pylist()
-                raise TableError(f"ids already in collection {name!r}: {taken[:10]}"
-                                 " (delete them first, or use new ids)")
-            written = t.add(batch)
-            col.records.extend(id_list, x)
-            if len(t.dataset.get_fragments()) > COMPACT_FRAGMENTS:
-                t.compact()
-            version = t.version
-        return {"added": int(written), "ids": id_list, "version": version}
+        if metadata is not None and len(metadata) != n:
+            raise InvalidInputError(f"got {len(metadata)} metadata entries for {n} rows")
+        pending = PendingAdd(ids=id_list, vectors=x, texts=text_list, metadata=metadata,
+                             check_taken=ids is not None)
+        version = self._batcher(col).submit(pending)
+        return {"added": n, "ids": id_list, "version": version}
+
+    def _batcher(self, col: Collection) -> AddBatcher:
+        with self._batchers_lock:
+            known = self._batchers.get(col.name)
+            if known is None or known[0] is not col:
+                known = (col, AddBatcher(col, lambda done: self._after_add(col, done)))
+                self._batchers[col.name] = known
+            return known[1]
+
+    def _after_add(self, col: Collection, done: list[PendingAdd]) -> None:
+        """Under the collection's lock, after a commit: keep reference vectors, compact."""
+        col.records.extend([i for p in done for i in p.ids],
+                           np.concatenate([p.vectors for p in done]))
+        t = col.table
+        if len(t.dataset.get_fragments()) > COMPACT_FRAGMENTS:
+            t.compact()
 
     def get_rows(self, name: str, ids: Sequence[Any]) -> dict[str, Any]:
         """Rows by id (unknown ids are left out)."""
