@@ -7,6 +7,7 @@ recall-latency curve; the fastest point at a recall is what the acceptance check
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -41,8 +42,12 @@ def _dir_bytes(path: Path) -> int:
     return int(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()))
 
 
-def build_native(kind: str, data: MixtureData, n: int, work: Path) -> tuple[Any, float, int]:
+def build_native(kind: str, data: MixtureData, n: int, work: Path, *, reuse: bool = False
+                 ) -> tuple[Any, float, int]:
     """A LanceDB table of the first ``n`` rows with a ``kind`` index.
+
+    With ``reuse``, a table built by an earlier run (its build time recorded beside it) is
+    opened instead of rebuilt.
 
     Returns:
         ``(table, build seconds (write + index), disk bytes)``.
@@ -51,6 +56,10 @@ def build_native(kind: str, data: MixtureData, n: int, work: Path) -> tuple[Any,
 
     db = lancedb.connect(str(work))
     name = f"native_{kind}_{n}"
+    stamp = work / f"{name}.build.json"
+    if reuse and stamp.exists() and (work / f"{name}.lance").exists():
+        return (db.open_table(name), float(json.loads(stamp.read_text())["build_s"]),
+                _dir_bytes(work / f"{name}.lance"))
     schema = pa.schema([("id", pa.int64()), ("vector", pa.list_(pa.float32(), data.dim))])
 
     def batches() -> Any:
@@ -66,6 +75,7 @@ def build_native(kind: str, data: MixtureData, n: int, work: Path) -> tuple[Any,
     kwargs = dict(NATIVE[kind][0])
     tbl.create_index(metric="cosine", vector_column_name="vector", **kwargs)
     build = time.perf_counter() - t0
+    stamp.write_text(json.dumps({"build_s": build}))
     return tbl, build, _dir_bytes(work / f"{name}.lance")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -19,6 +20,7 @@ from lance_spiral.arrow import codes_of
 from lance_spiral.cli.main import main as cli_main
 from lance_spiral.errors import InvalidInputError, InvalidParameterError, NotFoundError, TableError
 from lance_spiral.table import compress_table, open_table
+from tests.support.s3 import s3, s3_server  # noqa: F401  (fixtures)
 from tests.support.tables import exact_top
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -154,13 +156,13 @@ def test_killed_run_resumes_without_redoing_work(tmp_path, scifact_corpus_emb):
 
 
 def test_target_recall_and_cli(tmp_path, scifact_corpus_emb, capsys):
-    x = scifact_corpus_emb[:2500]
+    x = scifact_corpus_emb[:1200]
     _lancedb_table(tmp_path / "db", x, parts=1)
     code = cli_main(["-q", "compress", str(tmp_path / "db"), "--table", "docs",
                      "--target-recall", "0.8", "--mode", "compressed", "--drop-float"])
     assert code == 0
     out = capsys.readouterr().out
-    assert "float column dropped" in out and "2500 rows" in out
+    assert "float column dropped" in out and "1200 rows" in out
     ct = open_table(str(tmp_path / "db" / "docs.lance"))
     assert ct.codec is not None and ct.codec.code_bytes < 384 * 4
     assert ct.search(x[3]).limit(1).to_list()[0]["id"] == 3
@@ -209,3 +211,27 @@ def test_table_with_a_dropped_column(tmp_path, scifact_corpus_emb):
     assert res.rows == 1200 and ct.meta.id_type == "string" and ct.meta.payload == []
     assert ct.search(x[9]).limit(1).to_list()[0]["id"] == "d9"
     assert not list((Path(uri) / "_lance_spiral").glob("compress-v*"))
+
+
+def test_compress_on_s3(s3, scifact_corpus_emb, capsys):  # noqa: F811
+    prefix, opts = s3
+    x = scifact_corpus_emb[:1500]
+    db = lancedb.connect(prefix, storage_options=opts)
+    rows = [{"id": i, "vector": x[i], "text": f"doc {i}"} for i in range(len(x))]
+    t = db.create_table("docs", rows[:800])
+    t.add(rows[800:])
+    code = cli_main(["-q", "compress", prefix, "--table", "docs", "--codec", "sq:bits=8",
+                     "--mode", "compressed", "--drop-float",
+                     *[f"--storage-option={k}={v}" for k, v in opts.items()]])
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert opts["aws_secret_access_key"] not in out.out + out.err
+    uri = f"{prefix}/docs.lance"
+    ct = open_table(uri, storage_options=opts)
+    assert len(ct) == 1500 and "vector" not in ct.schema.names
+    assert ct.search(x[21]).limit(1).to_list()[0]["id"] == 21
+    m = re.search(r"bytes ([\d,]+) -> ([\d,]+)", out.out)
+    assert m is not None, out.out
+    before, after = (int(g.replace(",", "")) for g in m.groups())
+    assert after < 0.5 * before
+    assert len(lance.dataset(uri, storage_options=opts).versions()) == 1
