@@ -10,7 +10,6 @@ reloads everything. When dead positions outnumber live ones the buffers are comp
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ import pyarrow as pa
 from lance_spiral.arrow import codes_of
 from lance_spiral.arrow.sidefiles import SideStore
 from lance_spiral.errors import CorruptDataError, InvalidParameterError, LanceSpiralError
+from lance_spiral.table.codecache import bound_malloc, fragment_cache, fragment_of
 from lance_spiral.table.meta import TableMeta
 from lance_spiral.table.state import (
     SCAN_OPTIONS,
@@ -68,13 +68,6 @@ def fragment_infos(ds: lance.LanceDataset,
 def _file_path(f: Any) -> str:
     # DataFile.path builds a str subclass per access (pylance 14); the field is cheaper.
     return str(getattr(f, "_path", None) or f.path)
-
-
-def _fragment(ds: lance.LanceDataset, fid: int) -> lance.LanceFragment:
-    frag = ds.get_fragment(fid)
-    if frag is None:
-        raise CorruptDataError(f"table {ds.uri} version {ds.version} has no fragment {fid}")
-    return frag
 
 
 def _state_key(meta: TableMeta) -> tuple[Any, ...]:
@@ -129,6 +122,8 @@ class StateCache:
                 raise InvalidParameterError("cache_dir caches codes read from the table: it"
                                             " needs memory='disk'")
         self.cache_dir = None if cache_dir is None else os.fspath(cache_dir)
+        if self.memory == "disk":
+            bound_malloc()
         self._keep = keep
         self._lock = threading.Lock()
         self._states: dict[int, HotState] = {}
@@ -231,7 +226,9 @@ class StateCache:
         st.loaded_rows = loaded
         st.cache["mask_rows"] = mask_rows
         if self.memory == "disk" and self.cache_dir is not None:
-            st.disk_cache = self._disk_cache(ds, meta, rows, codec.code_bytes, base)
+            prev = None if base is None else (base.rows, base.disk_cache)
+            st.disk_cache = fragment_cache(ds, meta, rows, codec.code_bytes, self.cache_dir,
+                                           prev)
         self._stores[st.version] = store
         return st
 
@@ -282,7 +279,7 @@ class StateCache:
                                        " fragments without deletions could not be read")
             yield from tbl.to_batches()
             return
-        frags = [_fragment(ds, i.id) for i, _ in placed]
+        frags = [fragment_of(ds, i.id) for i, _ in placed]
         scanner = ds.scanner(columns=cols, with_row_address=True, with_row_id=stable or None,
                              fragments=frags, **SCAN_OPTIONS)
         yield from scanner.to_batches()
@@ -296,7 +293,7 @@ class StateCache:
         for info, s in remask:
             alive[s:s + info.rows] = False
         scanner = ds.scanner(columns=[], with_row_address=True, **SCAN_OPTIONS,
-                             fragments=[_fragment(ds, i.id) for i, _ in remask])
+                             fragments=[fragment_of(ds, i.id) for i, _ in remask])
         total = 0
         for batch in scanner.to_batches():
             pos = rows.positions(batch.column("_rowaddr").to_numpy().astype(np.uint64))
@@ -361,40 +358,3 @@ class StateCache:
         st.part_offsets = np.concatenate(
             [[0], np.cumsum(np.bincount(parts, minlength=nlist))]).astype(np.int64)
         st.indexed = st.n
-
-    def _disk_cache(self, ds: lance.LanceDataset, meta: TableMeta, rows: RowMap,
-                    width: int, base: HotState | None) -> dict[int, npt.NDArray[np.uint8]]:
-        """Memory maps of each fragment's codes in ``cache_dir`` (filled once per fragment)."""
-        assert self.cache_dir is not None
-        os.makedirs(self.cache_dir, exist_ok=True)
-        prev = {} if base is None or base.disk_cache is None else {
-            i.key: base.disk_cache[i.id] for i in base.rows.infos if i.id in base.disk_cache}
-        out: dict[int, npt.NDArray[np.uint8]] = {}
-        for info in rows.infos:
-            if info.key in prev:
-                out[info.id] = prev[info.key]
-                continue
-            name = hashlib.sha256(
-                f"{ds.uri}|{info.id}|{'|'.join(info.files)}|{meta.codes_column}".encode()
-            ).hexdigest()[:32]
-            path = os.path.join(self.cache_dir, f"{name}.codes")
-            if not os.path.exists(path) or os.path.getsize(path) != info.rows * width:
-                self._fill_cache(ds, meta, info, width, path)
-            out[info.id] = np.memmap(path, dtype=np.uint8, mode="r", shape=(info.rows, width))
-        return out
-
-    def _fill_cache(self, ds: lance.LanceDataset, meta: TableMeta, info: FragmentInfo,
-                    width: int, path: str) -> None:
-        tmp = f"{path}.tmp-{os.getpid()}-{threading.get_ident()}"
-        mm = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=(max(info.rows, 1), width))
-        scanner = ds.scanner(columns=[meta.codes_column], with_row_address=True,
-                             fragments=[_fragment(ds, info.id)], **SCAN_OPTIONS)
-        for batch in scanner.to_batches():
-            off = (batch.column("_rowaddr").to_numpy().astype(np.uint64)
-                   & np.uint64(0xFFFFFFFF)).astype(np.int64)
-            mm[off] = codes_of(batch.column(meta.codes_column))
-        mm.flush()
-        del mm
-        if info.rows == 0:
-            open(tmp, "wb").close()
-        os.replace(tmp, path)

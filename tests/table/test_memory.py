@@ -109,6 +109,18 @@ def test_disk_mode_alongside(tmp_path, scifact_corpus_emb, scifact_query_emb):
     assert d.search(x[3]).limit(1).rerank(50).nprobes(4).to_list()[0]["id"] == "doc3"
 
 
+def test_disk_mode_pins_the_mmap_threshold(table_uri, monkeypatch):
+    from lance_spiral.table import codecache
+
+    monkeypatch.setattr(codecache, "_MALLOC_DONE", [])
+    monkeypatch.setenv("LANCE_SPIRAL_KEEP_MALLOC", "1")
+    assert codecache.bound_malloc() is False
+    monkeypatch.delenv("LANCE_SPIRAL_KEEP_MALLOC")
+    open_table(table_uri, memory="disk")
+    assert codecache._MALLOC_DONE == [True]
+    assert codecache.bound_malloc() is False
+
+
 def test_bad_memory_options(table_uri, tmp_path):
     with pytest.raises(InvalidParameterError, match="memory"):
         open_table(table_uri, memory="ssd")
