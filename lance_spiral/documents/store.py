@@ -185,7 +185,7 @@ class DocumentStore:
             drop_table(self.uri, self._storage)
             self._table = None
 
-    def requantize(self, codec: str, **kwargs: Any) -> dict[str, Any]:
+    def requantize(self, codec: str | None = None, **kwargs: Any) -> dict[str, Any]:
         """Re-encode the stored vectors with another codec (one commit); see the table's method.
 
         Raises:
@@ -195,7 +195,7 @@ class DocumentStore:
         if table is None:
             raise TableError(f"no table at {self.uri} yet: pass codec= to the store instead")
         with self._lock:
-            report: dict[str, Any] = table.requantize(codec, **kwargs)  # type: ignore[attr-defined]
+            report: dict[str, Any] = table.requantize(codec, **kwargs)
             self._codec = None
             return report
 

@@ -259,7 +259,7 @@ class LanceSpiralVectorStore(SearchMixin, VectorStore):
         """Empty the store by dropping its table (Chroma's ``reset_collection``)."""
         self._docs.drop()
 
-    def requantize(self, codec: str, **kwargs: Any) -> dict[str, Any]:
+    def requantize(self, codec: str | None = None, **kwargs: Any) -> dict[str, Any]:
         """Re-encode the stored vectors with another codec, in one commit (returns a report)."""
         return self._docs.requantize(codec, **kwargs)
 

@@ -147,7 +147,7 @@ class LanceSpiralVectorStore(BasePydanticVectorStore):
         """The underlying lance-spiral ``CompressedTable`` (None before the first add)."""
         return self._table.table
 
-    def requantize(self, codec: str, **kwargs: Any) -> dict[str, Any]:
+    def requantize(self, codec: str | None = None, **kwargs: Any) -> dict[str, Any]:
         """Re-encode the stored vectors with another codec, in one commit (returns a report)."""
         report = self._table.requantize(codec, **kwargs)
         self.codec = self._table.codec_spec

@@ -208,7 +208,7 @@ def test_faiss_and_chroma_constructors(data: dict[str, Any], tmp_path: Path) -> 
 
 def test_existing_table_settings_are_checked(data: dict[str, Any], tmp_path: Path) -> None:
     emb = data["embeddings"]
-    _store(data, tmp_path / "kept.lance", codec="sq:bits=4", table_kwargs={"fit_rows": 1})
+    store = _store(data, tmp_path / "kept.lance", codec="sq:bits=4", table_kwargs={"fit_rows": 1})
     for kw in ({"codec": "sq:bits=8"}, {"metric": "l2"}, {"mode": "alongside"},
                {"table_kwargs": {"nlist": 4}}):
         with pytest.raises(InvalidParameterError, match="already exists with"):
@@ -219,6 +219,10 @@ def test_existing_table_settings_are_checked(data: dict[str, Any], tmp_path: Pat
     assert len(same) == N and LanceSpiralVectorStore(emb, tmp_path / "kept.lance").table
     with pytest.raises(InvalidParameterError, match="table option"):
         LanceSpiralVectorStore(emb, tmp_path / "new.lance", table_kwargs={"fit_row": 10})
+    store.requantize("sq:bits=8")  # the explicit way to change the codec of a live table
+    again = LanceSpiralVectorStore(emb, tmp_path / "kept.lance", codec="sq:bits=8")
+    assert again.table.codec.spec.startswith("sq:bits=8") and len(again) == N
+    assert again.similarity_search(data["texts"][9], k=1)[0].id == "d9"
 
 
 def test_update_delete_collection_and_reset(data: dict[str, Any], tmp_path: Path) -> None:
