@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
-from lance_spiral.distributed import open_sharded
+from lance_spiral.distributed import ingest, open_sharded
 from lance_spiral.distributed.shard import assign_fragments
 from lance_spiral.errors import InvalidInputError, InvalidParameterError
 from lance_spiral.table import create_table, open_table
+from tests.support.s3 import s3, s3_server  # noqa: F401  (fixtures)
 from tests.support.tables import exact_top
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
@@ -120,3 +123,22 @@ def test_assignment_and_bad_options(tmp_path, scifact_corpus_emb):
         open_sharded(str(tmp_path), shards=0)
     with pytest.raises(InvalidParameterError):
         open_sharded(str(tmp_path), memory="gpu")
+
+
+def test_ingest_and_shards_on_s3(s3, tmp_path, scifact_corpus_emb, scifact_query_emb):  # noqa: F811
+    prefix, opts = s3
+    x = scifact_corpus_emb[:2000]
+    ids = np.arange(len(x))
+    pq.write_table(pa.table({"id": ids, "vector": pa.FixedSizeListArray.from_arrays(
+        pa.array(x.reshape(-1)), 384), "year": 1990 + ids % 30}), tmp_path / "a.parquet")
+    uri = f"{prefix}/docs.lance"
+    t = ingest(str(tmp_path / "a.parquet"), uri, batch_size=500, storage_options=opts)
+    assert t.version == 1 and len(t) == 2000
+    st = open_sharded(uri, shards=2, storage_options=opts)
+    try:
+        assert opts["aws_secret_access_key"] not in repr(st)
+        q = scifact_query_emb[:40]
+        assert _hits(st.search(q).limit(10).where({"year": {"$lt": 2000}}).to_arrow()) == \
+            _hits(t.search(q).limit(10).where({"year": {"$lt": 2000}}).to_arrow())
+    finally:
+        st.close()
