@@ -10,12 +10,14 @@ nothing either).
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from lance_spiral.arrow.sidefiles import filesystem
 from lance_spiral.errors import InvalidInputError, NotFoundError, TableError
 from lance_spiral.server.records import SERVER_DIR, CollectionRecords, drop_records, table_names
 from lance_spiral.table import CompressedTable, create_table, open_table
@@ -167,4 +169,8 @@ class Catalog:
         lock = col.lock if col is not None else threading.RLock()
         with lock:
             lancedb.connect(self.db, **self._opts()).drop_table(name)
+            # object stores keep "directory" marker objects that would still list the name
+            fs, path = filesystem(self.table_uri(name), self.storage_options)
+            with contextlib.suppress(FileNotFoundError, OSError):
+                fs.delete_dir(path)
             drop_records(self.db, name, self.storage_options)

@@ -25,6 +25,7 @@ from lance_spiral.errors import (
     InvalidInputError,
     InvalidParameterError,
     LanceSpiralError,
+    NotFoundError,
 )
 from lance_spiral.server.batching import AddBatcher, PendingAdd
 from lance_spiral.server.catalog import Catalog, Collection
@@ -101,8 +102,14 @@ class Service:
 
     # ------------------------------------------------------------- collections
     def list_collections(self) -> list[dict[str, Any]]:
-        """Every collection's summary."""
-        return [self.summary(self.catalog.get(n)) for n in self.catalog.names()]
+        """Every collection's summary (one dropped meanwhile is left out)."""
+        out = []
+        for n in self.catalog.names():
+            try:
+                out.append(self.summary(self.catalog.get(n)))
+            except NotFoundError:
+                continue
+        return out
 
     def create_collection(self, name: str, dim: int, metric: str = "cosine",
                           codec: str | None = None, mode: str | None = None) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 
 import httpx
 import numpy as np
@@ -166,6 +167,28 @@ def test_bad_adds_are_4xx_and_write_nothing(client: httpx.Client, sample: Sample
     assert r.status_code == status, r.text
     assert r.json()["error"] == error and words in r.json()["detail"], r.json()
     assert _state(client, "wordnet") == before
+
+
+def test_concurrent_adds_of_one_id_write_it_once(running: Running, client: httpx.Client,
+                                                 sample: Sample) -> None:
+    before = _state(client, "wordnet")[0]
+    codes: list[int] = []
+
+    def add(i: int) -> None:
+        with running.client() as c:
+            codes.append(c.post("/collections/wordnet/add", json={
+                "ids": ["racing-id"], "vectors": [sample.vectors[2500 + i].tolist()]}
+            ).status_code)
+
+    threads = [threading.Thread(target=add, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [200, 409, 409, 409, 409, 409]
+    assert _state(client, "wordnet")[0] == before + 1
+    r = client.request("DELETE", "/collections/wordnet/rows", json={"ids": ["racing-id"]})
+    assert r.json()["deleted"] == 1
 
 
 def test_nan_wrong_dim_unknown_collection_and_huge_body(client: httpx.Client) -> None:
