@@ -43,7 +43,6 @@ from lance_spiral.sample import load_sample
 from lance_spiral.server.launch import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[1]
-COLLECTION = "load"
 
 
 def _pct(ms: list[float]) -> dict[str, Any]:
@@ -54,33 +53,33 @@ def _pct(ms: list[float]) -> dict[str, Any]:
             "p99_ms": round(float(np.percentile(a, 99)), 3), "mean_ms": round(float(a.mean()), 3)}
 
 
-def _seed(client: httpx.Client, n: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+def _seed(client: httpx.Client, name: str, n: int) -> tuple[list[str], np.ndarray, np.ndarray]:
     docs, vectors, _, query_vectors = load_sample()
     n = min(n, len(docs))
     ids = [d["id"] for d in docs[:n]]
-    r = client.post("/collections", json={"name": COLLECTION, "dim": int(vectors.shape[1])})
+    r = client.post("/collections", json={"name": name, "dim": int(vectors.shape[1])})
     r.raise_for_status()
     for lo in range(0, n, 1000):
-        r = client.post(f"/collections/{COLLECTION}/add", json={
+        r = client.post(f"/collections/{name}/add", json={
             "ids": ids[lo:lo + 1000], "vectors": vectors[lo:min(n, lo + 1000)].tolist()})
         r.raise_for_status()
     return ids, vectors, query_vectors
 
 
-def _single(client: httpx.Client, queries: np.ndarray, n: int) -> dict[str, Any]:
+def _single(client: httpx.Client, name: str, queries: np.ndarray, n: int) -> dict[str, Any]:
     ms = []
     for i in range(n):
         t0 = time.perf_counter()
-        r = client.post(f"/collections/{COLLECTION}/search",
+        r = client.post(f"/collections/{name}/search",
                         json={"vector": queries[i % len(queries)].tolist(), "k": 10})
         ms.append((time.perf_counter() - t0) * 1000)
         r.raise_for_status()
     return _pct(ms)
 
 
-async def _load(url: str, headers: dict[str, str], vectors: np.ndarray, queries: np.ndarray, *,
-                clients: int, requests: int, add_share: float, add_rows: int,
-                deadline: float) -> dict[str, Any]:
+async def _load(url: str, headers: dict[str, str], name: str, vectors: np.ndarray,
+                queries: np.ndarray, *, clients: int, requests: int, add_share: float,
+                add_rows: int, deadline: float) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     is_add = rng.random(requests) < add_share
     noise = np.random.default_rng(1)
@@ -98,10 +97,10 @@ async def _load(url: str, headers: dict[str, str], vectors: np.ndarray, queries:
                 ids = [f"load-{i}-{j}" for j in range(add_rows)]
                 base = vectors[rng.integers(0, len(vectors), add_rows)]
                 x = base + noise.normal(0, 0.01, base.shape).astype(np.float32)
-                path, body, op = f"/collections/{COLLECTION}/add", {
+                path, body, op = f"/collections/{name}/add", {
                     "ids": ids, "vectors": x.tolist()}, "add"
             else:
-                path, body, op = f"/collections/{COLLECTION}/search", {
+                path, body, op = f"/collections/{name}/search", {
                     "vector": queries[i % len(queries)].tolist(), "k": 10}, "search"
             t0 = time.perf_counter()
             try:
@@ -129,36 +128,32 @@ async def _load(url: str, headers: dict[str, str], vectors: np.ndarray, queries:
             "all": _pct(lat["search"] + lat["add"]), "acked_ids": acked}
 
 
-def _verify(client: httpx.Client, seed_ids: list[str], acked: list[str]) -> dict[str, Any]:
-    rows = client.get(f"/collections/{COLLECTION}").json()["rows"]
+def _verify(client: httpx.Client, name: str, seed_ids: list[str], acked: list[str]
+            ) -> dict[str, Any]:
+    rows = client.get(f"/collections/{name}").json()["rows"]
     want = seed_ids + acked
     found = 0
     for lo in range(0, len(want), 2000):
         chunk = want[lo:lo + 2000]
-        got = client.post(f"/collections/{COLLECTION}/get", json={"ids": chunk}).json()["rows"]
+        got = client.post(f"/collections/{name}/get", json={"ids": chunk}).json()["rows"]
         found += len({g["id"] for g in got} & set(chunk))
     return {"rows_expected": len(want), "rows_in_table": rows, "ids_found": found,
             "ids_unique": len(set(want)) == len(want),
             "ok": rows == len(want) == found}
 
 
-def run(*, clients: int = 32, requests: int = 20000, add_share: float = 0.1, add_rows: int = 4,
-        seed_rows: int = 3000, single: int = 500, deadline: float = 1200.0,
-        work_dir: str | Path | None = None) -> dict[str, Any]:
-    """Start a server, seed it, measure one client, then the load; returns the report."""
-    key = secrets.token_hex(16)
-    headers = {"authorization": f"Bearer {key}"}
-    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
-        log = Path(tmp) / "server.log"
-        with ServerProcess(Path(tmp) / "db", api_key=key, log=log,
-                           env={"HF_HUB_OFFLINE": "1"}) as srv, \
-                httpx.Client(base_url=srv.url, headers=headers, timeout=120) as client:
-            seed_ids, vectors, queries = _seed(client, seed_rows)
-            baseline = _single(client, queries, single)
-            load = asyncio.run(_load(srv.url, headers, vectors, queries, clients=clients,
-                                     requests=requests, add_share=add_share,
-                                     add_rows=add_rows, deadline=deadline))
-            verify = _verify(client, seed_ids, load.pop("acked_ids"))
+def measure(url: str, headers: dict[str, str], *, collection: str = "load", clients: int = 32,
+            requests: int = 20000, add_share: float = 0.1, add_rows: int = 4,
+            seed_rows: int = 3000, single: int = 500, deadline: float = 1200.0
+            ) -> dict[str, Any]:
+    """Seed ``collection`` on a running server, measure one client, then the load, then check."""
+    with httpx.Client(base_url=url, headers=headers, timeout=120) as client:
+        seed_ids, vectors, queries = _seed(client, collection, seed_rows)
+        baseline = _single(client, collection, queries, single)
+        load = asyncio.run(_load(url, headers, collection, vectors, queries, clients=clients,
+                                 requests=requests, add_share=add_share, add_rows=add_rows,
+                                 deadline=deadline))
+        verify = _verify(client, collection, seed_ids, load.pop("acked_ids"))
     return {
         "command": "nice -n 10 .venv/bin/python benchmarks/server_load.py",
         "config": {"clients": clients, "requests": requests, "add_share": add_share,
@@ -168,6 +163,15 @@ def run(*, clients: int = 32, requests: int = 20000, add_share: float = 0.1, add
                     "load_avg_after": [round(x, 2) for x in os.getloadavg()]},
         "single_client_search": baseline, "load": load, "verify": verify,
     }
+
+
+def run(work_dir: str | Path | None = None, **kwargs: Any) -> dict[str, Any]:
+    """Start a server on a fresh database (with an API key) and :func:`measure` it."""
+    key = secrets.token_hex(16)
+    with tempfile.TemporaryDirectory(dir=work_dir) as tmp, \
+            ServerProcess(Path(tmp) / "db", api_key=key, log=Path(tmp) / "server.log",
+                          env={"HF_HUB_OFFLINE": "1"}) as srv:
+        return measure(srv.url, {"authorization": f"Bearer {key}"}, **kwargs)
 
 
 def main() -> int:

@@ -1,17 +1,20 @@
-"""benchmarks/server_load.py, short: a real server under concurrent searches and adds."""
+"""benchmarks/server_load.py, short, against the running server: concurrent searches and adds,
+no error, no lost or doubled row, latencies reported."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from types import ModuleType
+
+from tests.server.conftest import API_KEY, Running
 
 
 def test_load_loses_nothing_and_reports_latency(
-        benchmark_script: Callable[[str], ModuleType], tmp_path: Path) -> None:
+        benchmark_script: Callable[[str], ModuleType], running: Running) -> None:
     script = benchmark_script("server_load")
-    report = script.run(clients=8, requests=400, add_share=0.25, add_rows=3, seed_rows=1000,
-                        single=40, deadline=300, work_dir=tmp_path)
+    report = script.measure(running.server.url, {"authorization": f"Bearer {API_KEY}"},
+                            collection="load-short", clients=8, requests=400, add_share=0.25,
+                            add_rows=3, seed_rows=1000, single=40, deadline=300)
     load = report["load"]
     assert load["errors"] == 0, load["error_samples"]
     assert load["responses"] == 400
