@@ -91,7 +91,8 @@ def export_fast_path(
     torch = require("torch", "train")
     from safetensors.numpy import save_file
 
-    from lance_spiral.embed.approximator.pooling import context_tables, quantize_table
+    from lance_spiral.embed.approximator.context import context_tables
+    from lance_spiral.embed.approximator.pooling import quantize_table
 
     folded = build_folded(student, table_dtype="float32")
     d = Path(out_dir)

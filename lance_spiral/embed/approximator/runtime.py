@@ -46,8 +46,9 @@ _FILES = (
     "NOTICE.md",
 )
 _SMALL_BATCH = 16  # fewer texts than this pool on the calling thread alone
-# 1: float16 fast-path tables; 2: int8 with row/column scales; 3: 2 + optional context tables
-_FORMAT_VERSIONS = (1, 2, 3)
+# 1: float16 fast-path tables; 2: int8 with row/column scales; 3: 2 + optional context tables;
+# 4: 3 whose context keys may be stored as their map of the features (derived at load)
+_FORMAT_VERSIONS = (1, 2, 3, 4)
 
 
 class Approximator:
@@ -188,7 +189,7 @@ class Approximator:
             self._scales is not None and not all(np.isfinite(x).all() for x in self._scales)
         ):
             raise CorruptDataError(f"{path} holds NaN or inf")
-        from lance_spiral.embed.approximator.pooling import ContextPass
+        from lance_spiral.embed.approximator.context import ContextPass
 
         try:
             self._context = ContextPass.from_tables(t, n, width)

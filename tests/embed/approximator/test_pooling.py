@@ -98,7 +98,7 @@ def test_int8_table_pools_like_its_dequantised_table() -> None:
 
 
 def test_context_pass_matches_a_numpy_reference() -> None:
-    from lance_spiral.embed.approximator.pooling import ContextPass, context_tables
+    from lance_spiral.embed.approximator.context import ContextPass, context_tables
 
     rng = np.random.default_rng(2)
     n, hidden, heads, k = 40, 16, 2, 8
@@ -158,3 +158,63 @@ def test_context_pass_matches_a_numpy_reference() -> None:
         ContextPass.from_tables(no_feats, n, hidden)
     with pytest.raises(InvalidInputError, match="context_value_col_scales"):
         ContextPass.from_tables({**tables, "context_values": q8}, n, hidden)
+
+
+def test_context_keys_derived_from_the_features_match_the_stored_keys() -> None:
+    from lance_spiral.embed.approximator.context import (
+        ContextPass,
+        context_tables,
+        derive_context_keys,
+    )
+
+    rng = np.random.default_rng(3)
+    n, hidden, heads, k = 50, 16, 2, 8
+    feats = rng.standard_normal((n, hidden)).astype(np.float32)
+    feats[:, 3] *= 20  # a large channel, as folded features have
+    weight = rng.standard_normal((k, hidden)).astype(np.float32) * 0.3
+    q8, rows, cols = quantize_table(feats)
+    # chunk=7: the chunked passes give the same table as one pass over the rows.
+    kq, krows, kcols = derive_context_keys(q8, rows, cols, weight, chunk=7)
+    assert kq.dtype == np.int8 and kq.shape == (n, k) and krows.shape == (n,)
+    deq = q8 * rows[:, None] * cols[None, :]
+    want = deq @ weight.T
+    got = kq * krows[:, None] * kcols[None, :]
+    assert np.abs(got - want).max() <= 0.01 * np.abs(want).max()
+    same = derive_context_keys(q8, rows, cols, weight, chunk=1000)
+    assert all(np.array_equal(a, b) for a, b in zip((kq, krows, kcols), same, strict=True))
+    # Given the keys' column scales (one product instead of two), the same table.
+    given = derive_context_keys(q8, rows, cols, weight, key_col_scales=kcols, chunk=9)
+    assert all(np.allclose(a, b) for a, b in zip((kq, krows, kcols), given, strict=True))
+    bias = rng.standard_normal((n, heads)).astype(np.float32)
+    params = {
+        "context_ln_weight": np.ones(hidden),
+        "context_ln_bias": np.zeros(hidden),
+        "context_query_weight": rng.standard_normal((k, hidden)),
+        "context_query_bias": np.zeros(k),
+        "context_mix_weight": rng.standard_normal((hidden, hidden)) * 0.3,
+    }
+    base = {"features": q8, "row_scales": rows, "col_scales": cols}
+    stored = {**base, **context_tables({"context_keys": want, "context_bias": bias}, params)}
+    slim = {
+        key: value
+        for key, value in stored.items()
+        if key not in ("context_keys", "context_key_row_scales", "context_key_col_scales")
+    }
+    slim["context_key_weight"] = weight
+    with_cols = {**slim, "context_key_col_scales": stored["context_key_col_scales"]}
+    a = ContextPass.from_tables(stored, n, hidden)
+    b = ContextPass.from_tables(slim, n, hidden)
+    c = ContextPass.from_tables(with_cols, n, hidden)
+    assert a is not None and b is not None and c is not None
+    assert np.array_equal(c.key_scales[1], stored["context_key_col_scales"])
+    flat = rng.integers(1, n, 40)
+    offsets = np.array([0, 12, 40])
+    first = pool_folded(
+        flat, offsets, q8, rng.standard_normal((n, 4)).astype(np.float32), (rows, cols)
+    )
+    assert np.allclose(a.apply(flat, offsets, first), b.apply(flat, offsets, first), atol=1e-2)
+    assert np.allclose(a.apply(flat, offsets, first), c.apply(flat, offsets, first), atol=1e-2)
+    with pytest.raises(InvalidInputError, match="context_key_weight"):
+        ContextPass.from_tables({**slim, "context_key_weight": weight[:, :3]}, n, hidden)
+    with pytest.raises(InvalidInputError, match="feature table"):
+        ContextPass.from_tables({k: v for k, v in slim.items() if k != "features"}, n, hidden)
