@@ -190,17 +190,26 @@ class Query:
             as_query(self._q, dim=m.dim, name="query")
             return self._empty(snap, cols, batch, want_vec)
         q = as_query(self._q, dim=m.dim, name="query")
-        per_query = self._run(snap, state, q)
-        qi = np.concatenate([np.full(len(p), i, np.int64) for i, (_, p) in enumerate(per_query)])
-        pos = np.concatenate([p for _, p in per_query]).astype(np.int64)
-        scores = np.concatenate([s for s, _ in per_query]).astype(np.float32)
+        wanted = [m.id_column, *cols]
+        runs = self._run(snap, state, q, _cheap(snap, state, wanted))
+        qi = np.concatenate([np.full(len(r[1]), i, np.int64) for i, r in enumerate(runs)])
+        pos = np.concatenate([r[1] for r in runs]).astype(np.int64)
+        scores = np.concatenate([r[0] for r in runs]).astype(np.float32)
+        pre = [r[2] for r in runs]
+        keep = None
         if self._where is not None and not self._prefilter and len(pos):
             keep = self._postfilter(snap, state, pos)
             qi, pos, scores = qi[keep], pos[keep], scores[keep]
-        uniq, inv = np.unique(pos, return_inverse=True)
-        fetched = _take_payload(snap, state, uniq, [m.id_column, *cols])
+        if all(p is not None for p in pre) and pre:
+            fetched = pa.concat_tables([p for p in pre if p is not None])
+            if keep is not None:
+                fetched = fetched.filter(pa.array(keep))
+            idx = pa.array(np.arange(len(pos), dtype=np.int64))
+        else:
+            uniq, inv = np.unique(pos, return_inverse=True)
+            fetched = _take_payload(snap, state, uniq, wanted)
+            idx = pa.array(inv.astype(np.int64))
         out: dict[str, Any] = {}
-        idx = pa.array(inv.astype(np.int64))
         for c in [*cols, m.id_column]:
             out[c] = fetched.column(c).take(idx)
         if want_vec:
@@ -261,15 +270,16 @@ class Query:
         ok = tbl.column("_rowid").to_numpy().astype(np.uint64)
         return np.isin(rid, ok)
 
-    def _run(self, snap: Snapshot, state: HotState, q: npt.NDArray[np.float32]
-             ) -> list[Hits]:
+    def _run(self, snap: Snapshot, state: HotState, q: npt.NDArray[np.float32],
+             payload: list[str] | None) -> list[tuple[Any, Any, pa.Table | None]]:
+        """Per query: scores, positions, and the payload rows when read with the codes."""
         m = snap.meta
         k = self._k
         if snap.has_vector_index():
             with single_thread():
-                return [lance_candidates(snap, state, row, k, depth=self._depth,
-                                         nprobes=self._nprobes, where=self._where,
-                                         prefilter=self._prefilter, exact=self._exact)
+                return [(*lance_candidates(snap, state, row, k, depth=self._depth,
+                                           nprobes=self._nprobes, where=self._where,
+                                           prefilter=self._prefilter, exact=self._exact), None)
                         for row in q]
         pool = self._pool(snap, state)
         disk = state.codes is None
@@ -284,10 +294,13 @@ class Query:
             nprobes = self._auto_nprobes(state, k, depth, m.metric)
         forget_probes(state)
 
-        def one(row: npt.NDArray[np.float32]) -> Hits:
+        def one(row: npt.NDArray[np.float32]) -> tuple[Any, Any, pa.Table | None]:
+            got: list[pa.Table] = []
             with single_thread():
-                return search_codes(state, row, k, depth=depth, nprobes=nprobes,
-                                    metric=m.metric, pool=pool, depth2=depth2)
+                s, p = search_codes(state, row, k, depth=depth, nprobes=nprobes,
+                                    metric=m.metric, pool=pool, depth2=depth2,
+                                    payload=payload if disk else None, out=got)
+            return s, p, got[0] if got else None
 
         workers = min(len(q) // 4, os.cpu_count() or 1)
         if workers <= 1:
@@ -313,6 +326,24 @@ class Query:
     def _auto_nprobes(self, state: HotState, k: int, depth: int, metric: str) -> int:
         return self._tuned(state, ("nprobes", k, depth, self._target), lambda: tune_nprobes(
             state, k, depth, metric=metric, target=self._target))
+
+
+def _cheap(snap: Snapshot, state: HotState, columns: list[str]) -> list[str] | None:
+    """``columns`` if the disk mode should read them with the codes, in one ``take``.
+
+    That is when the codes come from Lance (no disk cache) and the columns are cheap to read
+    for every re-rank candidate: the id, and fixed-width payload. Decided once per state.
+    """
+    if state.codes is not None or state.disk_cache is not None:
+        return None
+    key = ("cheap", *columns)
+    if key not in state.cache:
+        schema = snap.dataset.schema
+        ok = all(pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+                 or pa.types.is_temporal(t)
+                 for t in (schema.field(c).type for c in columns[1:]))
+        state.cache[key] = ok
+    return columns if state.cache[key] else None
 
 
 def _take_payload(snap: Snapshot, state: HotState, uniq: npt.NDArray[np.int64],

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from lance_spiral.codecs import normalize_rows
 from lance_spiral.kernels.hamming import (
@@ -57,10 +58,17 @@ def narrow_by_signs(state: HotState, qs: npt.NDArray[np.float32],
     return cand[np.argpartition(-s, depth2 - 1)[:depth2]]
 
 
-def _rerank(state: HotState, prep: object, cand: npt.NDArray[np.int64], k: int) -> Hits:
+def _rerank(state: HotState, prep: object, cand: npt.NDArray[np.int64], k: int,
+            payload: list[str] | None = None, out: list[pa.Table] | None = None) -> Hits:
     if len(cand) == 0:
         return _empty()
     codec = state.codec
+    if payload is not None and out is not None and state.codes is None \
+            and state.disk_cache is None:
+        codes, rows = state.take_with(cand, payload)
+        vals, idx = topk(codec.score(prep, codes), min(k, len(cand)))
+        out.append(rows.take(pa.array(idx[0])))
+        return vals[0], cand[idx[0]]
     vals, idx = topk(codec.score(prep, state.fetch_codes(cand)), min(k, len(cand)))
     return vals[0], cand[idx[0]]
 
@@ -99,6 +107,7 @@ def _exhaustive(state: HotState, prep: object, k: int,
 def search_codes(
     state: HotState, q: npt.NDArray[np.float32], k: int, *, depth: int, nprobes: int | None,
     metric: str, pool: npt.NDArray[np.int64] | None = None, depth2: int | None = None,
+    payload: list[str] | None = None, out: list[pa.Table] | None = None,
 ) -> Hits:
     """Top-``k`` of one query over the hot state: ``(scores, positions)`` best first.
 
@@ -111,6 +120,10 @@ def search_codes(
         metric: Table metric.
         pool: Restrict to these live row positions (a prefilter's result).
         depth2: Disk mode: candidates whose codes are read and re-scored (``None``: ``depth``).
+        payload: Disk mode without a cache: columns to read in the same ``take`` as the
+            codes; their rows for the returned positions are appended to ``out`` (nothing is
+            appended on paths that read no codes from Lance).
+        out: Where that payload goes.
     """
     size = state.n_live if pool is None else len(pool)
     if size == 0:
@@ -133,4 +146,4 @@ def search_codes(
         cand = hamming_candidates_rows(state.bits, pool, qb, depth)
     if disk:
         cand = narrow_by_signs(state, qs, cand, depth2 or depth)
-    return _rerank(state, prep, cand, k)
+    return _rerank(state, prep, cand, k, payload, out)

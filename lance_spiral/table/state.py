@@ -248,20 +248,39 @@ class HotState:
         return self._take(pos)
 
     def _take(self, pos: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
+        return self.take_with(pos, [])[0]
+
+    def take_with(self, positions: npt.NDArray[np.int64], columns: list[str]
+                  ) -> tuple[npt.NDArray[np.uint8], pa.Table]:
+        """Codes and ``columns`` of the given positions, in one Lance ``take`` by row id.
+
+        Returns:
+            ``(codes, table)``, both in the order of ``positions``.
+
+        Raises:
+            CorruptDataError: Lance returned other rows than asked (never for live rows).
+        """
+        pos = np.asarray(positions, dtype=np.int64)
         width = self.codec.code_bytes
         if len(pos) == 0:
-            return np.zeros((0, width), dtype=np.uint8)
+            schema = self.dataset.schema
+            return np.zeros((0, width), dtype=np.uint8), pa.table(
+                {c: pa.array([], schema.field(c).type) for c in columns})
         rid = self.rowids_at(pos)
         order = np.argsort(rid, kind="stable")
-        tbl = self.dataset._take_rows(pa.array(rid[order]), columns=[self.meta.codes_column])
-        if tbl.num_rows != len(pos):
+        cols = [self.meta.codes_column, *columns, "_rowid"]
+        tbl = self.dataset._take_rows(pa.array(rid[order], pa.uint64()), columns=cols)
+        got_ids = tbl.column("_rowid").to_numpy().astype(np.uint64)
+        if tbl.num_rows != len(pos) or not np.array_equal(got_ids, rid[order]):
             raise CorruptDataError(
                 f"table {self.meta_uri()} version {self.version}: take returned {tbl.num_rows}"
-                f" rows for {len(pos)} live row ids")
+                f" rows, not the {len(pos)} live rows asked for")
         got = codes_of(tbl.column(self.meta.codes_column))
-        out = np.empty((len(pos), got.shape[1]), dtype=np.uint8)
+        out = np.empty((len(pos), width), dtype=np.uint8)
         out[order] = got
-        return out
+        inverse = np.empty(len(pos), dtype=np.int64)
+        inverse[order] = np.arange(len(pos))
+        return out, tbl.select(columns).take(pa.array(inverse))
 
     def _from_disk_cache(self, pos: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
         cache = self.disk_cache

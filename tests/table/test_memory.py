@@ -48,6 +48,16 @@ def test_resident_bytes_and_answers_in_both_modes(table_uri, wordnet_sample, wor
     b, sb = _ids(disk, q, rerank=256, candidates=256)
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     assert np.allclose(sa, sb, atol=1e-6)
+    # payload read with the codes (disk mode, fixed-width columns), post-filtered
+    post = {"id": {"$lt": 5000}}
+    pa_ = ram.search(q[:6]).where(post, prefilter=False).limit(10).rerank(256).to_arrow()
+    pb = disk.search(q[:6]).where(post, prefilter=False).limit(10).rerank(256) \
+        .candidates(256).to_arrow()
+    assert pb.column("title").to_pylist() == pa_.column("title").to_pylist()
+    pc = disk.search(q[:6]).where(post, prefilter=False).limit(10).rerank(256) \
+        .candidates(256).select([]).to_arrow()
+    assert pc.column("id").to_pylist() == pa_.column("id").to_pylist()
+    assert all(i < 5000 for i in pc.column("id").to_pylist())
     gt = exact_top(q, wordnet_sample[:N], 10)
     got, _ = _ids(disk, q)
     recall = np.mean([len(set(r) & set(g)) / 10 for r, g in zip(got, gt, strict=True)])
