@@ -155,8 +155,7 @@ def test_add_and_search_from_threads(tmp_path: Path,
 def _meta_with(uri: Path, **changes: Any) -> None:
     ds = lance.dataset(str(uri))
     meta = json.loads(ds.schema.metadata[b"lance_spiral"])
-    ds.replace_schema_metadata({**{k.decode(): v.decode() for k, v in ds.schema.metadata.items()},
-                                "lance_spiral": json.dumps({**meta, **changes})})
+    ds.update_schema_metadata({"lance_spiral": json.dumps({**meta, **changes})})
 
 
 def test_unreadable_tables_raise_instead_of_looking_empty(
