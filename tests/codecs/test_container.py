@@ -24,10 +24,10 @@ KINDS = {
     "binary": "binary:bits=2",
     "float16": "float16",
     "lossless": "lossless",
-    "pq": "pq:m=8,bits=8,n_iter=4",
-    "rq": "rq:nlist=8,m=8,n_iter=4",
-    "spiral": "spiral:n_subspaces=8,anchor_stride=64,n_iter=4",
-    "spiral_ratio": "spiral:compression_ratio=0.9,metric=l2,n_iter=4",
+    "pq": "pq:m=8,bits=8,n_iter=2",
+    "rq": "rq:nlist=8,m=8,n_iter=2",
+    "spiral": "spiral:n_subspaces=8,anchor_stride=64,n_iter=2",
+    "spiral_ratio": "spiral:compression_ratio=0.9,metric=l2,n_iter=2",
 }  # OPQ's rotation array is covered by the v1 files (fitting OPQ here would cost a minute)
 V1_KINDS = ["sq", "binary", "float16", "lossless", "pq", "rq", "spiral", "spiral_ratio"]
 PREFIX = len(MAGIC) + 12  # magic, header_len, payload_len
@@ -35,7 +35,7 @@ PREFIX = len(MAGIC) + 12  # magic, header_len, payload_len
 
 @pytest.fixture(scope="module")
 def fitted(scifact_corpus_emb: np.ndarray) -> dict[str, Codec]:
-    x = scifact_corpus_emb[:400]
+    x = scifact_corpus_emb[:300]
     return {kind: make_codec(spec).fit(x) for kind, spec in KINDS.items()}
 
 
