@@ -11,6 +11,7 @@ import pytest
 
 from lance_spiral.errors import InvalidParameterError
 from lance_spiral.table import create_table, open_table
+from tests.support.s3 import s3, s3_server  # noqa: F401  (fixtures)
 from tests.support.tables import exact_top, rows
 
 N = 10000
@@ -138,3 +139,25 @@ def test_bad_memory_options(table_uri, tmp_path):
         open_table(table_uri, cache_dir=str(tmp_path))
     with pytest.raises(InvalidParameterError, match="cache_dir"):
         open_table(table_uri, memory="disk", cache_dir=123)  # type: ignore[arg-type]
+
+
+def test_disk_mode_on_s3_with_a_local_cache(s3, tmp_path, wordnet_sample):  # noqa: F811
+    prefix, opts = s3
+    x = wordnet_sample[:3000]
+    uri = f"{prefix}/m.lance"
+    ram = create_table(uri, {"id": np.arange(3000), "vector": x}, storage_options=opts,
+                       progress=False)
+    cache = tmp_path / "cache"
+    disk = open_table(uri, memory="disk", cache_dir=str(cache), storage_options=opts)
+    plain = open_table(uri, memory="disk", storage_options=opts)
+    a, _ = _ids(ram, x[:8], rerank=200)
+    b, _ = _ids(disk, x[:8], rerank=200, candidates=200)
+    c, _ = _ids(plain, x[:8], rerank=200, candidates=200)
+    assert all(np.array_equal(i, j) for i, j in zip(a, b, strict=True))
+    assert all(np.array_equal(i, j) for i, j in zip(a, c, strict=True))
+    assert [r[0] for r in b] == list(range(8))
+    assert len(list(cache.glob("*.codes"))) == 1
+    disk.add({"id": [3000], "vector": x[5:6] * 0.5 + x[6:7] * 0.5})
+    assert len(list(cache.glob("*.codes"))) == 2
+    assert disk.search(x[5] * 0.5 + x[6] * 0.5).limit(1).to_list()[0]["id"] == 3000
+    assert opts["aws_secret_access_key"] not in repr(disk)
