@@ -13,7 +13,7 @@ import httpx2
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.server.conftest import API_KEY, Running, Sample
+from tests.server.conftest import API_KEY, SEED_ROWS, Running, Sample
 
 ALL_TOOLS = {"list_collections", "search", "collection_stats", "add_documents",
              "create_collection", "quantize"}
@@ -73,20 +73,24 @@ async def _read_only(db: Path, embedder_dir: Path, sample: Sample) -> None:
         tools = {t.name for t in (await client.list_tools()).tools}
         assert tools == {"list_collections", "search", "collection_stats"}
         found = _data(await client.call_tool("search", {
-            "collection": "docs", "query": sample.texts[11], "k": 3}))["results"]
+            "collection": "wordnet", "query": sample.texts[11], "k": 3}))["results"]
         assert sample.ids[11] in [h["id"] for h in found]
-        refused = await client.call_tool("add_documents", {"collection": "docs",
+        refused = await client.call_tool("add_documents", {"collection": "wordnet",
                                                            "texts": ["x"]})
         assert refused.is_error
-        rows = _data(await client.call_tool("list_collections", {}))["collections"][0]["rows"]
-        assert rows == 400
+        listed = _data(await client.call_tool("list_collections", {}))["collections"]
+        assert {c["name"]: c["rows"] for c in listed}["wordnet"] == SEED_ROWS
 
 
-def test_stdio_tools_read_write_then_read_only(tmp_path: Path, embedder_dir: Path,
-                                               sample: Sample) -> None:
-    db = tmp_path / "db"
-    asyncio.run(_read_write(db, embedder_dir, sample))
-    asyncio.run(_read_only(db, embedder_dir, sample))
+async def _both(db: Path, served_db: Path, embedder_dir: Path, sample: Sample) -> None:
+    await asyncio.gather(_read_write(db, embedder_dir, sample),
+                         _read_only(served_db, embedder_dir, sample))
+
+
+def test_stdio_tools_read_write_and_read_only(tmp_path: Path, embedder_dir: Path,
+                                              running: Running, sample: Sample) -> None:
+    """A read-write server on a new database, and a --read-only one on the REST server's."""
+    asyncio.run(_both(tmp_path / "db", running.db, embedder_dir, sample))
 
 
 async def _over_http(url: str, sample: Sample) -> None:
