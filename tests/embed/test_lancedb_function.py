@@ -84,3 +84,13 @@ def test_rejects_non_text(tiny_model_dir: Path) -> None:
     with pytest.raises(DTypeError, match=r"texts\[1\] must be str"):
         func.generate_embeddings(["ok", 3])
     assert func.generate_embeddings([]) == []
+
+
+def test_no_argument_means_the_shipped_model(
+    monkeypatch: pytest.MonkeyPatch, texts: list[str]
+) -> None:
+    monkeypatch.delenv("LANCE_SPIRAL_APPROXIMATOR", raising=False)
+    func = get_registry().get(ALIAS).create()
+    assert func.model_dir is None and func.ndims() == 384
+    got = np.stack(func.generate_embeddings(texts[:5]))
+    np.testing.assert_allclose(got, Approximator.load().embed(texts[:5]), atol=1e-6)

@@ -238,14 +238,18 @@ class Approximator:
     def name(self) -> str:
         """Which model this is: ``name`` (or ``model_id``) from its config.json, else its folder.
 
-        The shipped model's name ends in `` (shipped)``, so reports say which model they used.
+        The shipped model's name ends in `` (shipped)`` (``general (shipped)`` without a config
+        name), so reports say which model they used.
         """
         cfg = self.config.get("name") or self.config.get("model_id")
-        label = cfg if isinstance(cfg, str) and cfg.strip() else self.directory.name
         try:
             shipped = self.directory.resolve() == shipped_model_dir().resolve()
         except OSError:
             shipped = False
+        if isinstance(cfg, str) and cfg.strip():
+            label = cfg.strip()
+        else:
+            label = "general" if shipped else self.directory.name
         return f"{label} (shipped)" if shipped else label
 
     @property

@@ -253,3 +253,13 @@ def test_fast_path_does_not_need_the_whole_graph(tiny_model_dir: Path, tmp_path:
     saved = Approximator.load(d).save(tmp_path / "copy")
     assert not (saved / "model.onnx").exists()
     assert np.allclose(Approximator.load(saved).embed(texts), ref)
+
+
+def test_the_shipped_model_names_itself(monkeypatch: pytest.MonkeyPatch,
+                                        tiny_model_dir: Path) -> None:
+    monkeypatch.delenv("LANCE_SPIRAL_APPROXIMATOR", raising=False)
+    shipped = Approximator.load()
+    assert shipped.directory == shipped_model_dir() and shipped.name.endswith("(shipped)")
+    assert Approximator.load(tiny_model_dir).name == "tiny_approximator"
+    vec = shipped.embed(["hello world"])
+    assert vec.shape == (1, 384) and np.isclose(np.linalg.norm(vec), 1, atol=1e-4)
