@@ -32,7 +32,9 @@ def test_load_sample_missing_folder(tmp_path: Path) -> None:
         load_sample(tmp_path)
 
 
-def test_demo_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_demo_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LANCE_SPIRAL_APPROXIMATOR", raising=False)  # the shipped model
     out = tmp_path / "demo-out"
     assert main(["-q", "demo", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -46,8 +48,18 @@ def test_demo_runs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert table["rows"] == 3000
     assert table["recall_at_10_vs_exact"] >= 0.95
     assert table["examples"] and len(table["examples"][0]["hits"]) == 3
-    first = table["examples"][0]
+    # The query texts, embedded at demo time by the shipped approximator, hits printed as text.
+    ap = doc["approximator"]
+    assert ap["model"].endswith("(shipped)") and ap["queries"] == 100
+    assert ap["embed_ms_median"] > 0 and ap["search_ms_median"] > 0
+    first = ap["examples"][0]
     assert first["query"] in printed and first["hits"][0]["title"] in printed
+    assert "agreement with the teacher" in printed
+    # Measured with `lance-spiral demo --out demo-out` on the shipped model (commit 2789ecf):
+    # query cosine to the teacher 0.853, top-10 shared with teacher queries 0.862; floors =
+    # measured minus 0.02 / 0.03.
+    assert ap["cosine_to_teacher_mean"] > 0.833
+    assert ap["top10_overlap_with_teacher_queries"] > 0.832
     # A second run into the same folder reuses/rebuilds the table, not duplicates it.
     assert main(["-q", "demo", "--out", str(out)]) == 0
     assert json.loads((out / "demo.json").read_text())["table"]["rows"] == 3000
