@@ -1,8 +1,8 @@
 """A real `lance-spiral serve` started once for the server tests, over real WordNet glosses.
 
 The server runs in a child process on a free 127.0.0.1 port (the command users run), with an
-API key, a 16 MiB body limit and a text embedder: the shipped approximator when the package has
-it, else the tiny approximator trained from real data by tests/support/tiny_model.py.
+API key, a 16 MiB body limit and the default text embedder (the approximator shipped in the
+package: ``LANCE_SPIRAL_APPROXIMATOR`` is emptied so a developer's override cannot leak in).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import httpx
 import numpy as np
 import pytest
 
-from lance_spiral.embed.approximator.folders import shipped_model_dir
 from lance_spiral.sample import load_sample
 from lance_spiral.server.launch import ServerProcess
 
@@ -45,12 +44,8 @@ def sample() -> Sample:
         vectors=vectors, queries=[q["text"] for q in queries], query_vectors=query_vectors)
 
 
-@pytest.fixture(scope="session")
-def embedder_dir(request: pytest.FixtureRequest) -> Path:
-    shipped = shipped_model_dir()
-    if (shipped / "config.json").is_file():
-        return shipped
-    return request.getfixturevalue("tiny_model_dir")
+# The shipped model, as a user's server would embed with (an empty variable means unset).
+SHIPPED_MODEL = {"LANCE_SPIRAL_APPROXIMATOR": ""}
 
 
 @dataclass
@@ -76,12 +71,11 @@ def seed(client: httpx.Client, name: str, sample: Sample, n: int, **create: obje
 
 
 @pytest.fixture(scope="session")
-def running(tmp_path_factory: pytest.TempPathFactory, embedder_dir: Path,
-            sample: Sample) -> Iterator[Running]:
+def running(tmp_path_factory: pytest.TempPathFactory, sample: Sample) -> Iterator[Running]:
     root = tmp_path_factory.mktemp("server")
     db, log = root / "db", root / "server.log"
     srv = ServerProcess(db, api_key=API_KEY, log=log, args=["--max-body-mb", "16"],
-                        env={"LANCE_SPIRAL_APPROXIMATOR": str(embedder_dir)})
+                        env=SHIPPED_MODEL)
     srv.start()
     run = Running(server=srv, db=db, log=log)
     with run.client() as c:

@@ -13,16 +13,16 @@ import httpx2
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.server.conftest import API_KEY, SEED_ROWS, Running, Sample
+from tests.server.conftest import API_KEY, SEED_ROWS, SHIPPED_MODEL, Running, Sample
 
 ALL_TOOLS = {"list_collections", "search", "collection_stats", "add_documents",
              "create_collection", "quantize"}
 
 
-def _params(db: Path, embedder_dir: Path, *extra: str) -> StdioServerParameters:
+def _params(db: Path, *extra: str) -> StdioServerParameters:
     return StdioServerParameters(
         command=sys.executable, args=["-m", "lance_spiral.cli", "mcp", "--db", str(db), *extra],
-        env={"LANCE_SPIRAL_APPROXIMATOR": str(embedder_dir), "HF_HUB_OFFLINE": "1"})
+        env={**SHIPPED_MODEL, "HF_HUB_OFFLINE": "1"})
 
 
 def _data(result: Any) -> Any:
@@ -32,8 +32,8 @@ def _data(result: Any) -> Any:
     return json.loads(result.content[0].text)
 
 
-async def _read_write(db: Path, embedder_dir: Path, sample: Sample) -> None:
-    async with Client(_params(db, embedder_dir)) as client:
+async def _read_write(db: Path, sample: Sample) -> None:
+    async with Client(_params(db)) as client:
         tools = {t.name for t in (await client.list_tools()).tools}
         assert tools == ALL_TOOLS
         made = _data(await client.call_tool("create_collection", {"collection": "docs"}))
@@ -68,8 +68,8 @@ async def _read_write(db: Path, embedder_dir: Path, sample: Sample) -> None:
         assert bad.is_error and "zz" in bad.content[0].text
 
 
-async def _read_only(db: Path, embedder_dir: Path, sample: Sample) -> None:
-    async with Client(_params(db, embedder_dir, "--read-only")) as client:
+async def _read_only(db: Path, sample: Sample) -> None:
+    async with Client(_params(db, "--read-only")) as client:
         tools = {t.name for t in (await client.list_tools()).tools}
         assert tools == {"list_collections", "search", "collection_stats"}
         found = _data(await client.call_tool("search", {
@@ -82,15 +82,14 @@ async def _read_only(db: Path, embedder_dir: Path, sample: Sample) -> None:
         assert {c["name"]: c["rows"] for c in listed}["wordnet"] == SEED_ROWS
 
 
-async def _both(db: Path, served_db: Path, embedder_dir: Path, sample: Sample) -> None:
-    await asyncio.gather(_read_write(db, embedder_dir, sample),
-                         _read_only(served_db, embedder_dir, sample))
+async def _both(db: Path, served_db: Path, sample: Sample) -> None:
+    await asyncio.gather(_read_write(db, sample), _read_only(served_db, sample))
 
 
-def test_stdio_tools_read_write_and_read_only(tmp_path: Path, embedder_dir: Path,
-                                              running: Running, sample: Sample) -> None:
+def test_stdio_tools_read_write_and_read_only(tmp_path: Path, running: Running,
+                                              sample: Sample) -> None:
     """A read-write server on a new database, and a --read-only one on the REST server's."""
-    asyncio.run(_both(tmp_path / "db", running.db, embedder_dir, sample))
+    asyncio.run(_both(tmp_path / "db", running.db, sample))
 
 
 async def _over_http(url: str, sample: Sample) -> None:
