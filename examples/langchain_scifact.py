@@ -4,7 +4,8 @@ Documents keep their teacher (all-MiniLM-L6-v2) embeddings, stored 8-bit compres
 than float32); queries are embedded by the approximator, which lives in the teacher's space.
 
 Run:  python examples/langchain_scifact.py [--docs 800] [--queries 100] [--out DIR]
-Model: $LANCE_SPIRAL_APPROXIMATOR or build/approximator (``make approximator``).
+Model: the approximator shipped in the package ($LANCE_SPIRAL_APPROXIMATOR overrides).
+Data: SciFact from ../shared/data/scifact or $LANCE_SPIRAL_SHARED_DATA/scifact (see README).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Nodes carry their teacher (all-MiniLM-L6-v2) embeddings, stored 8-bit compressed
 embed model is the approximator, so queries are embedded on CPU in the teacher's space.
 
 Run:  python examples/llamaindex_scifact.py [--docs 800] [--queries 100] [--out DIR]
-Model: $LANCE_SPIRAL_APPROXIMATOR or build/approximator (``make approximator``).
+Model: the approximator shipped in the package ($LANCE_SPIRAL_APPROXIMATOR overrides).
+Data: SciFact from ../shared/data/scifact or $LANCE_SPIRAL_SHARED_DATA/scifact (see README).
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lance_spiral.errors import NotFoundError
 from lance_spiral.train.evaluate import load_beir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -32,6 +33,12 @@ class SciFactSlice:
 
 def load_slice(n_docs: int = 800, n_queries: int = 100) -> SciFactSlice:
     folder = DATA / "scifact"
+    if not (folder / "corpus_emb.npy").is_file():
+        raise NotFoundError(
+            f"SciFact not found at {folder}: set LANCE_SPIRAL_SHARED_DATA to a folder holding "
+            "scifact/ (BEIR corpus.jsonl, queries.jsonl, qrels.tsv, plus the teacher's "
+            "corpus_emb.npy and query_emb.npy); see examples/README.md"
+        )
     beir = load_beir(folder)
     qrels = [set(beir["qrels"][q]) for q in beir["query_ids"][:n_queries]]
     q_rows = beir["query_rows"][:n_queries]
