@@ -23,13 +23,13 @@ def test_serve_a_bucket(s3: tuple[str, dict[str, str]], s3_server: S3Server,  # 
     log = tmp_path / "server.log"
     with ServerProcess(f"{prefix}/db", args=args, env=env, log=log) as srv, \
             httpx.Client(base_url=srv.url, timeout=120) as c:
-        seed(c, "remote", sample, 1100)
+        seed(c, "remote", sample, 400)
         assert [x["name"] for x in c.get("/collections").json()["collections"]] == ["remote"]
         hits = c.post("/collections/remote/search", json={
             "vector": sample.vectors[17].tolist(), "k": 3}).json()["results"]
         assert hits[0]["id"] == sample.ids[17]
         stats = c.get("/collections/remote/quantization/stats").json()
-        assert stats["rows"] == 1100 and stats["disk_bytes"] > 1100 * stats["code_bytes"]
+        assert stats["rows"] == 400 and stats["disk_bytes"] > 400 * stats["code_bytes"]
         assert 0.97 <= stats["recall_at_10_estimate"] <= 1
         assert c.get("/").status_code == 200
         keys = {o["Key"] for o in s3_server.client().list_objects_v2(
