@@ -103,6 +103,10 @@ class ShardedQuery:
         """Candidates each shard re-scores with the codec."""
         return self._op("rerank", k2)
 
+    def candidates(self, n: int) -> ShardedQuery:
+        """Disk memory mode: Hamming candidates each shard narrows to its ``rerank`` ones."""
+        return self._op("candidates", n)
+
     def recall_target(self, target: float) -> ShardedQuery:
         """Recall each shard's automatic depth aims for."""
         return self._op("recall_target", target)

@@ -17,6 +17,7 @@ from lance_spiral.distributed import ingest
 from lance_spiral.embed.approximator import default_model_dir, shared_approximator
 from lance_spiral.errors import InvalidInputError, NotFoundError, TableError
 from lance_spiral.table import create_table, open_table
+from tests.support.s3 import s3, s3_server  # noqa: F401  (fixtures)
 
 pytestmark = pytest.mark.usefixtures("ray_cluster")
 
@@ -42,22 +43,23 @@ def _same_table(a, b) -> None:
             assert ca.equals(cb), name
 
 
-def test_parquet_ingest_equals_create_table(tmp_path, scifact_corpus_emb):
+def test_parquet_ingest_into_s3_equals_create_table(tmp_path, s3, scifact_corpus_emb):  # noqa: F811
+    prefix, opts = s3  # the moto S3 server on 127.0.0.1: workers write there too
     x = scifact_corpus_emb[:3000]
     tbl = _rows(x)
     pq.write_table(tbl.slice(0, 1800), tmp_path / "a.parquet")
     pq.write_table(tbl.slice(1800), tmp_path / "b.parquet")
-    uri = str(tmp_path / "ray.lance")
+    uri = f"{prefix}/ray.lance"
     t = ingest([tmp_path / "a.parquet", tmp_path / "b.parquet"], uri, batch_size=1000,
-               num_workers=2)
+               num_workers=2, storage_options=opts)
     assert t.version == 1 and len(t) == 3000  # one commit
-    assert len(lance.dataset(uri).get_fragments()) == 3
+    assert len(lance.dataset(uri, storage_options=opts).get_fragments()) == 3
     ref = create_table(str(tmp_path / "one.lance"), tbl, progress=False)
     _same_table(t, ref)
     # appending to the existing table uses its codec, again in one commit
     more = _rows(scifact_corpus_emb[3000:3600], start=3000)
     pq.write_table(more, tmp_path / "c.parquet")
-    t2 = ingest(str(tmp_path / "c.parquet"), uri, batch_size=300)
+    t2 = ingest(str(tmp_path / "c.parquet"), uri, batch_size=300, storage_options=opts)
     assert t2.version == 2 and len(t2) == 3600
     ref.add(more)
     _same_table(t2, ref)
