@@ -68,8 +68,8 @@ def test_shipped_model_is_in_the_source_tree() -> None:
     assert size <= 30e6, f"the shipped model takes {size / 1e6:.1f} MB (limit 30 MB)"
 
 
-# Not `slow`: 12.7 s of CPU (build, install, numba compiling the kernels afresh), 46 s wall at a
-# load average of 13 on the shared 2-core machine.
+# Not `slow`: 10.9 s at a load average of 2.9 on the shared 2-core machine (12.7 s of CPU: build,
+# install, numba compiling the kernels afresh; 46 s wall at a load average of 13).
 def test_wheel_carries_the_model_and_loads_it_outside_the_repo(tmp_path: Path) -> None:
     if not (shipped_model_dir() / "config.json").is_file():
         pytest.fail(f"no shipped model at {shipped_model_dir()}")
