@@ -28,8 +28,8 @@ __all__ = ["NATIVE", "build_native", "sweep_native"]
 # index kind -> (create_index kwargs, sweep of query settings)
 NATIVE: dict[str, tuple[dict[str, Any], list[dict[str, int]]]] = {
     "ivf_hnsw_sq": ({"index_type": "IVF_HNSW_SQ", "ef_construction": 100},
-                    [{"ef": e, "nprobes": p} for p, e in ((5, 64), (10, 64), (10, 128),
-                                                          (20, 128), (20, 256), (40, 256))]),
+                    [{"ef": e, "nprobes": p} for p, e in ((10, 64), (20, 128), (20, 256),
+                                                          (20, 512), (40, 512), (40, 1024))]),
     "ivf_sq": ({"index_type": "IVF_SQ"},
                [{"nprobes": p, "refine_factor": r} for p, r in ((20, 0), (50, 0), (50, 5),
                                                                 (100, 5), (200, 5))]),
