@@ -209,13 +209,14 @@ def plot_scale(folder: Path) -> Path | None:
             ("disk_per_vector", "disk bytes / vector"),
             ("resident_per_vector", "resident (hot state) bytes / vector"))
     for ax, (key, label) in zip(axes, keys, strict=True):
-        for cfg, pts in sorted(series.items()):
+        for i, (cfg, pts) in enumerate(sorted(series.items())):
             pts.sort(key=lambda p: p[0])
             xy = [(nn, r["disk_bytes"] / nn if key == "disk_per_vector" else r.get(key))
                   for nn, r in pts]
             xy = [(x, y) for x, y in xy if y is not None]
             if xy:
-                ax.plot([x for x, _ in xy], [y for _, y in xy], marker="o", label=cfg)
+                ax.plot([x for x, _ in xy], [y for _, y in xy], marker="o", label=cfg,
+                        color=f"C{i}")
         ax.set_xscale("log")
         ax.set_xlabel("rows (n)")
         ax.set_ylabel(label)
