@@ -135,7 +135,7 @@ class CollectionRecords:
         """Append measurements (keys of :data:`HISTORY_SCHEMA`; ``at`` is filled in)."""
         if not rows:
             return
-        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         cols = {f.name: [r.get(f.name) for r in rows] for f in HISTORY_SCHEMA}
         cols["at"] = [r.get("at") or now for r in rows]
         tbl = pa.table(cols, schema=HISTORY_SCHEMA)

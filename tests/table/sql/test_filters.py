@@ -266,11 +266,11 @@ def test_timestamps(tmp_path):
 
     assert ids({"ts": {"$gt": dt.datetime(2020, 6, 1)}}) == [2]
     assert ids({"ts": dt.datetime(2020, 1, 1, 12)}) == [1]
-    assert ids({"tz": {"$lt": dt.datetime(2020, 6, 1, tzinfo=dt.timezone.utc)}}) == [1]
+    assert ids({"tz": {"$lt": dt.datetime(2020, 6, 1, tzinfo=dt.UTC)}}) == [1]
     with pytest.raises(InvalidInputError, match="timezone-aware"):
         compile_filter({"tz": dt.datetime(2020, 1, 1)}, ds.schema)
     with pytest.raises(InvalidInputError, match="naive"):
-        compile_filter({"ts": dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc)}, ds.schema)
+        compile_filter({"ts": dt.datetime(2020, 1, 1, tzinfo=dt.UTC)}, ds.schema)
 
 
 def test_check_sql_refuses_a_second_statement():
