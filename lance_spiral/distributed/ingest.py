@@ -24,6 +24,7 @@ from lance_spiral._validation import check_int, check_metric
 from lance_spiral.arrow.sidefiles import SideStore
 from lance_spiral.codecs import parse_spec
 from lance_spiral.distributed.encoder import BatchEncoder, embed_column, resolve_embedder
+from lance_spiral.distributed.ids import check_unique_ids
 from lance_spiral.distributed.remote import spiral_cause
 from lance_spiral.distributed.sources import read_source
 from lance_spiral.errors import (
@@ -51,6 +52,33 @@ def _existing(uri: str, storage_options: dict[str, str] | None) -> lance.LanceDa
         return lance.dataset(uri, storage_options=storage_options)
     except (ValueError, OSError):
         return None
+
+
+def _failure(exc: Exception, uri: str) -> Exception:
+    """The library error for a failed Ray job (the library's own cause when there is one)."""
+    cause = spiral_cause(exc)
+    if cause is not None:
+        return type(cause)(f"{cause} (distributed ingest into {uri}: nothing committed)")
+    return TableError(f"distributed ingest into {uri} failed; nothing was committed: "
+                      f"{type(exc).__name__}: {str(exc)[:500]}")
+
+
+def _check_ids(rds: Any, id_column: str, uri: str, storage_options: dict[str, str] | None,
+               workers: int, *, append: bool) -> None:
+    """Refuse repeated ids before anything is written.
+
+    A source without the id column is left to the encoder's row checks, which name what is
+    missing.
+    """
+    try:
+        if id_column not in rds.schema().names:
+            return
+        check_unique_ids(rds, id_column, existing_uri=uri if append else None,
+                         storage_options=storage_options, partitions=workers)
+    except InvalidInputError:
+        raise
+    except Exception as exc:
+        raise _failure(exc, uri) from exc
 
 
 def ingest(
@@ -98,7 +126,9 @@ def ingest(
     Raises:
         MissingDependencyError: Ray / lance-ray not installed (``[distributed]`` extra).
         InvalidParameterError: Bad options.
-        InvalidInputError: Bad rows (missing columns, null ids, NaN vectors...).
+        InvalidInputError: Bad rows (missing columns, null ids, NaN vectors...), or an id
+            repeated in the source or already in the table (checked before anything is
+            written, as ``add`` does).
         TableError: The job failed; nothing was committed.
     """
     require("ray", "distributed")
@@ -125,7 +155,9 @@ def ingest(
         codec_bytes = side.get_codec(meta.codec_file).to_bytes()
         aux = side.get_arrays(meta.aux_file) if meta.aux_file else None
         schema, write_mode = ds.schema, "append"
+        _check_ids(rds, meta.id_column, uri, storage_options, num_workers, append=True)
     else:
+        _check_ids(rds, id_column, uri, storage_options, num_workers, append=False)
         meta = TableMeta(mode=mode, metric=metric, codec_spec=codec, vector_column=vector_column,
                          id_column=id_column, nlist=nlist)
         head = src.head(FIT_SAMPLE)
@@ -148,12 +180,7 @@ def ingest(
                                    compute=ray_data.TaskPoolStrategy(size=num_workers))
         frags.write_datasink(committer)
     except Exception as exc:
-        cause = spiral_cause(exc)
-        if cause is not None:
-            raise type(cause)(f"{cause} (distributed ingest into {uri}: nothing committed)"
-                              ) from exc
-        raise TableError(f"distributed ingest into {uri} failed; nothing was committed: "
-                         f"{type(exc).__name__}: {str(exc)[:500]}") from exc
+        raise _failure(exc, uri) from exc
     if _existing(uri, storage_options) is None:
         raise TableError(f"distributed ingest into {uri} committed nothing (no rows written)")
     return open_table(uri, storage_options=storage_options)

@@ -102,6 +102,35 @@ def test_killed_worker_commits_nothing(tmp_path, scifact_corpus_emb):
     assert len(open_table(uri).search(scifact_corpus_emb[5]).limit(3).to_list()) == 3
 
 
+def test_writer_killed_mid_write_is_retried_without_duplicates(tmp_path, scifact_corpus_emb):
+    x = scifact_corpus_emb[:2400]
+    marker = tmp_path / "died-once"
+
+    class DiesOnceOnText1700:
+        """Embeds "t<i>" as row i; the first worker to see "t1700" dies (SIGKILL) in the middle
+        of the write job, after it may have written other fragments."""
+
+        def embed(self, texts: list[str]) -> np.ndarray:
+            if "t1700" in texts and not marker.exists():
+                marker.touch()
+                os.kill(os.getpid(), 9)
+            return x[[int(t[1:]) for t in texts]]
+
+    texts = {"id": np.arange(1200, 2400), "text": [f"t{i}" for i in range(1200, 2400)]}
+    uri = str(tmp_path / "retry.lance")
+    create_table(uri, {"id": np.arange(1200), "text": [f"t{i}" for i in range(1200)],
+                       "vector": x[:1200]}, progress=False)
+    t = ingest(ray.data.from_arrow(pa.table(texts)), uri, embed=DiesOnceOnText1700(),
+               batch_size=200)
+    assert marker.exists()  # a worker did die
+    ref = create_table(str(tmp_path / "ref.lance"), {
+        "id": np.arange(1200), "text": [f"t{i}" for i in range(1200)], "vector": x[:1200]},
+        progress=False)
+    ref.add({**texts, "vector": x[1200:]})
+    assert t.version == 2 and len(t) == 2400  # every row once: the retry wrote its own
+    _same_table(t, ref)
+
+
 def test_bad_sources(tmp_path, scifact_corpus_emb):
     with pytest.raises(NotFoundError):
         ingest(str(tmp_path / "missing.parquet"), str(tmp_path / "x.lance"))
@@ -113,3 +142,25 @@ def test_bad_sources(tmp_path, scifact_corpus_emb):
     with pytest.raises(InvalidInputError, match="no id column"):
         ingest(str(tmp_path / "noid.parquet"), str(tmp_path / "x.lance"))
     assert not (tmp_path / "x.lance" / "_versions").exists()
+
+
+def test_repeated_ids_refused_before_writing(tmp_path, scifact_corpus_emb):
+    x = scifact_corpus_emb[:600]
+    rows = _rows(x)
+    ids = rows.column("id").to_numpy().copy()
+    ids[[17, 401]] = 5  # id 5 three times within the source
+    pq.write_table(rows.set_column(0, "id", pa.array(ids)), tmp_path / "dup.parquet")
+    new_uri = str(tmp_path / "new.lance")
+    with pytest.raises(InvalidInputError, match=r"repeated in the source: 5 \(3x\)"):
+        ingest(str(tmp_path / "dup.parquet"), new_uri)
+    assert not os.path.exists(new_uri)  # no table, no side file
+
+    uri = str(tmp_path / "old.lance")
+    create_table(uri, _rows(scifact_corpus_emb[:1200]), progress=False)
+    overlap = _rows(scifact_corpus_emb[1190:1300], start=1190)  # ids 1190..1199 exist
+    with pytest.raises(InvalidInputError, match="repeated in the source and the table: 11"):
+        ingest(ray.data.from_arrow(overlap), uri)
+    assert lance.dataset(uri).version == 1 and len(open_table(uri)) == 1200
+    strings = overlap.set_column(0, "id", pa.array([str(i) for i in range(1190, 1300)]))
+    with pytest.raises(InvalidInputError, match="is string, the table's ids are int64"):
+        ingest(ray.data.from_arrow(strings), uri)
