@@ -22,14 +22,17 @@ from lance_spiral.bench.synthetic import CHUNK, MixtureData
 
 __all__ = ["SWEEP", "build_spiral", "spiral_rows"]
 
-# Our settings swept besides the automatic ones (as LanceDB's are): RAM mode (nprobes, rerank),
+# Our settings swept besides the automatic ones (as LanceDB's are): RAM mode (nprobes, rerank;
+# or nprobes, Hamming candidates narrowed by sign score to rerank),
 # disk mode (nprobes, Hamming candidates, codes read), sharded (nprobes, rerank per shard).
 SWEEP: dict[str, list[dict[str, int]]] = {
-    "ram": [{"nprobes": p, "rerank": d} for p, d in ((128, 512), (256, 512), (256, 1024),
-                                                      (512, 1024), (512, 2048))],
+    "ram": [*({"nprobes": p, "rerank": d} for p, d in ((256, 1024), (512, 2048))),
+            *({"nprobes": p, "candidates": c, "rerank": d}
+              for p, c, d in ((128, 4096, 256), (128, 8192, 512), (256, 8192, 512),
+                              (256, 16384, 1024)))],
     "disk": [{"nprobes": p, "candidates": c, "rerank": d}
-             for p, c, d in ((256, 1024, 128), (256, 1024, 256), (512, 2048, 256),
-                             (512, 2048, 512))],
+             for p, c, d in ((256, 1024, 128), (256, 1024, 256), (512, 2048, 512),
+                             (128, 8192, 512), (256, 8192, 512))],
     "sharded": [{"nprobes": 256, "rerank": 1024}],
 }
 class _Chunks:

@@ -120,7 +120,11 @@ class Query:
         return self
 
     def candidates(self, n: int) -> Query:
-        """Disk memory mode: 1-bit (Hamming) candidates narrowed to the ``rerank`` ones."""
+        """1-bit (Hamming) candidates, narrowed by sign-code score to the ``rerank`` ones.
+
+        Automatic when not given (and, in RAM mode, when ``rerank`` is not given either: an
+        explicit ``rerank`` alone re-scores that many Hamming candidates without narrowing).
+        """
         self._candidates = check_int(n, "candidates", lo=1)
         return self
 
@@ -283,12 +287,13 @@ class Query:
                         for row in q]
         pool = self._pool(snap, state)
         disk = state.codes is None
-        if disk:
+        if disk or self._depth is None or self._candidates is not None:
+            # Hamming candidates narrowed by their sign codes' score to the re-ranked ones.
             depth = self._candidates or self._auto_depth(state, k, m.metric)
             depth2 = self._depth or self._auto_depth2(state, k, depth, m.metric)
             depth = max(depth, depth2)
         else:
-            depth, depth2 = self._depth or self._auto_depth(state, k, m.metric), None
+            depth, depth2 = self._depth, None
         nprobes = self._nprobes
         if nprobes is None and state.centroids is not None and pool is None:
             nprobes = self._auto_nprobes(state, k, depth, m.metric)

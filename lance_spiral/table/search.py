@@ -119,7 +119,8 @@ def search_codes(
         nprobes: IVF partitions to scan (``None``: all).
         metric: Table metric.
         pool: Restrict to these live row positions (a prefilter's result).
-        depth2: Disk mode: candidates whose codes are read and re-scored (``None``: ``depth``).
+        depth2: Candidates narrowed by sign-code score and re-scored (``None``: all ``depth``
+            in RAM mode; ``depth`` in disk mode, where these codes are read from the table).
         payload: Disk mode without a cache: columns to read in the same ``take`` as the
             codes; their rows for the returned positions are appended to ``out`` (nothing is
             appended on paths that read no codes from Lance).
@@ -144,6 +145,6 @@ def search_codes(
         cand = hamming_candidates(state.bits, qb, depth, state.alive)
     else:
         cand = hamming_candidates_rows(state.bits, pool, qb, depth)
-    if disk:
+    if disk or depth2 is not None:
         cand = narrow_by_signs(state, qs, cand, depth2 or depth)
     return _rerank(state, prep, cand, k, payload, out)

@@ -1,10 +1,15 @@
 """Automatic choice of the re-rank depths (and IVF ``nprobes``) for a recall target.
 
-Real queries sit farther from the data than the data's own rows (a question is not a gloss),
-so the probe queries are midpoints of two random rows of the table: no row is its own answer
-and neighbours are as loosely tied as for real queries. The reference is the exhaustive codec
-search (streamed from the table in the ``disk`` memory mode); the smallest setting on a ladder
-whose mean recall@k reaches the target is kept, with a margin.
+Real queries sit farther from the data than the data's own rows (a question is not a gloss):
+a text query's nearest row typically has a cosine of 0.5-0.6 with it, while a stored row has
+near-duplicates. So each probe query is a random row of the table moved away from it by
+isotropic noise until its cosine with that row is :data:`PROBE_COSINE`, and that row is left
+out of its answers (leave-one-out): no row is its own answer and the neighbours are as loosely
+tied as for real queries. (Midpoints of two rows, used before, were far easier than real
+queries on tables with many near-duplicates: at 1 M synthetic rows they chose a depth 16x too
+small.) The reference is the exhaustive codec search (streamed from the table in the ``disk``
+memory mode); the smallest setting on a ladder whose mean recall@k reaches the target is kept,
+with a margin.
 """
 
 from __future__ import annotations
@@ -18,38 +23,69 @@ from lance_spiral.kernels.topk import topk
 from lance_spiral.table.search import narrow_by_signs, probe_partitions
 from lance_spiral.table.state import HotState
 
-__all__ = ["DEFAULT_TARGET", "forget_probes", "reference_topk", "tune_depth", "tune_depth2",
+__all__ = ["DEFAULT_TARGET", "PROBE_COSINE", "forget_probes", "reference_topk", "tune_depth",
+           "tune_depth2",
            "tune_nprobes"]
 
 DEFAULT_TARGET = 0.98
+PROBE_COSINE = 0.8
+PROBE_ROWS = 4
 _LADDER = (64, 128, 256, 512, 1024, 2048, 4096, 8192)
 _LADDER2 = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 2048, 4096)
 
 
 def _probe_queries(state: HotState, n_queries: int, seed: int, metric: str
-                   ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+                   ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32],
+                              npt.NDArray[np.int64]]:
+    """``(queries, prepared queries, seed positions [n, PROBE_ROWS])`` (see the module docs).
+
+    Each query is the mean of :data:`PROBE_ROWS` random rows plus isotropic noise of norm ``s *
+    |mean|`` (``|mean - centre|`` for ``l2``/``ip``), ``s = sqrt(1 / PROBE_COSINE**2 - 1)``, so
+    its cosine with the mean is about :data:`PROBE_COSINE` in high dimension.
+    """
     rng = np.random.default_rng(seed)
-    a = state.codec.decode(state.fetch_codes(state.sample_live(rng, n_queries)))
-    b = state.codec.decode(state.fetch_codes(state.sample_live(rng, n_queries)))
-    queries = np.ascontiguousarray(0.5 * (a + b), dtype=np.float32)
+    m = max(1, min(PROBE_ROWS, state.n_live // max(n_queries, 1)))
+    pos = state.sample_live(rng, n_queries * m)
+    n_q = len(pos) // m
+    pos = pos[:n_q * m].reshape(n_q, m)
+    a = state.codec.decode(state.fetch_codes(pos.reshape(-1))).astype(np.float32)
+    if metric == "cosine":
+        a = normalize_rows(a)
+    a = a.reshape(n_q, m, -1).mean(axis=1)
+    if metric == "cosine" or state.centre is None:
+        scale = np.linalg.norm(a, axis=1, keepdims=True)
+    else:
+        scale = np.linalg.norm(a - state.centre[None, :], axis=1, keepdims=True)
+    s = float(np.sqrt(1.0 / PROBE_COSINE**2 - 1.0))
+    g = rng.standard_normal(a.shape).astype(np.float32) / np.float32(np.sqrt(a.shape[1]))
+    queries = np.ascontiguousarray(a + s * scale * g, dtype=np.float32)
     qs = normalize_rows(queries) if metric == "cosine" else queries
-    return queries, qs
+    return queries, qs, pos
 
 
-def reference_topk(state: HotState, queries: npt.NDArray[np.float32], k: int
-                   ) -> list[set[int]]:
+def _leave_out(order: npt.NDArray[np.int64], seeds: npt.NDArray[np.int64], k: int) -> set[int]:
+    """The first ``k`` of ``order`` (best first) that are not ``seeds``."""
+    return set(order[~np.isin(order, seeds)][:k].tolist())
+
+
+def reference_topk(state: HotState, queries: npt.NDArray[np.float32], k: int,
+                   leave_out: npt.NDArray[np.int64] | None = None) -> list[set[int]]:
     """Positions of each query's exhaustive codec top-``k`` over the version's rows.
 
     In RAM mode the resident codes are scored; in disk mode the code column is streamed once
-    for all queries (bounded memory).
+    for all queries (bounded memory). ``leave_out[i]`` (a position) is never in query ``i``'s
+    answer.
     """
     codec = state.codec
+    none = np.full((len(queries), 1), -1, dtype=np.int64)
+    seeds = none if leave_out is None else leave_out.reshape(len(queries), -1)
+    kk = k + (0 if leave_out is None else seeds.shape[1])
     preps = [codec.prepare(q) for q in queries]
     if state.codes is not None and state.alive is None:
         out = []
-        for prep in preps:
-            _, ref = topk(codec.score(prep, state.codes), min(k, state.n))
-            out.append(set(ref[0].tolist()))
+        for prep, seed in zip(preps, seeds, strict=True):
+            _, ref = topk(codec.score(prep, state.codes), min(kk, state.n))
+            out.append(_leave_out(ref[0], seed, k))
         return out
     best: list[list[tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]]] = [
         [] for _ in preps]
@@ -60,27 +96,30 @@ def reference_topk(state: HotState, queries: npt.NDArray[np.float32], k: int
         if len(pos) == 0:
             continue
         for i, prep in enumerate(preps):
-            vals, idx = topk(codec.score(prep, codes), min(k, len(pos)))
+            vals, idx = topk(codec.score(prep, codes), min(kk, len(pos)))
             best[i].append((vals[0], pos[idx[0]]))
     out = []
-    for parts in best:
+    for parts, seed in zip(best, seeds, strict=True):
         if not parts:
             out.append(set())
             continue
         v = np.concatenate([p[0] for p in parts])
         p = np.concatenate([p[1] for p in parts])
-        _, idx = topk(v, min(k, len(v)))
-        out.append(set(p[idx[0]].tolist()))
+        _, idx = topk(v, min(kk, len(v)))
+        out.append(_leave_out(p[idx[0]], seed, k))
     return out
 
 
+Probes = tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], list[set[int]]]
+
+
 def _probes_with_truth(state: HotState, k: int, n_queries: int, seed: int, metric: str
-                       ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], list[set[int]]]:
+                       ) -> Probes:
     key = ("probes", k, n_queries, seed, metric)
     if key not in state.cache:
-        queries, qs = _probe_queries(state, n_queries, seed, metric)
-        state.cache[key] = (queries, qs, reference_topk(state, queries, k))
-    got: tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], list[set[int]]] = state.cache[key]
+        queries, qs, seeds = _probe_queries(state, n_queries, seed, metric)
+        state.cache[key] = (queries, qs, reference_topk(state, queries, k, seeds))
+    got: Probes = state.cache[key]
     return got
 
 
@@ -100,7 +139,7 @@ def tune_depth(state: HotState, k: int, *, metric: str, target: float = DEFAULT_
         k: Results per query.
         metric: Table metric.
         target: Recall target in (0, 1].
-        n_queries: Sampled rows used as queries.
+        n_queries: Probe queries (see the module docs).
         seed: Sampling seed.
 
     Returns:
@@ -124,11 +163,11 @@ def tune_depth(state: HotState, k: int, *, metric: str, target: float = DEFAULT_
 
 def tune_depth2(state: HotState, k: int, depth: int, *, metric: str,
                 target: float = DEFAULT_TARGET, n_queries: int = 48, seed: int = 0) -> int:
-    """Disk mode: how many of the ``depth`` Hamming candidates to read and re-score.
+    """How many of the ``depth`` Hamming candidates to re-score with the codec.
 
     The candidates are ordered by their sign codes' score against the float query; the smallest
     count on a ladder (x2 margin) holding ``target`` of the codec's exhaustive top-``k`` (or all
-    the candidates hold, if less) is kept.
+    the candidates hold, if less) is kept. In the disk mode these are the codes read per query.
 
     Returns:
         The count (at least ``2 * k``, at most ``depth``).
@@ -166,7 +205,7 @@ def tune_nprobes(state: HotState, k: int, depth: int, *, metric: str,
         depth: Re-rank depth used with it.
         metric: Table metric.
         target: Recall target in (0, 1].
-        n_queries: Sampled rows used as queries.
+        n_queries: Probe queries (see the module docs).
         seed: Sampling seed.
 
     Returns:
@@ -177,18 +216,21 @@ def tune_nprobes(state: HotState, k: int, depth: int, *, metric: str,
         return 1
     nlist = len(c)
     codec = state.codec
-    queries, qs = _probe_queries(state, n_queries, seed, metric)
+    queries, qs, seeds = _probe_queries(state, n_queries, seed, metric)
     qbits = pack_signs(qs, state.centre).view(np.uint64)
     ladder = sorted({max(1, nlist * f // 64) for f in (1, 2, 4, 8, 16, 24, 32, 48)})
     hits = dict.fromkeys(ladder, 0.0)
     for i in range(len(queries)):
         prep = codec.prepare(queries[i])
-        full = hamming_candidates(state.bits, qbits[i], depth, state.alive)
-        _, ref = topk(codec.score(prep, state.fetch_codes(full)), min(k, max(len(full), 1)))
-        truth = set(full[ref[0]].tolist()) if len(full) else set()
+        extra = seeds.shape[1]
+        full = hamming_candidates(state.bits, qbits[i], depth + extra, state.alive)
+        _, ref = topk(codec.score(prep, state.fetch_codes(full)),
+                      min(k + extra, max(len(full), 1)))
+        truth = _leave_out(full[ref[0]], seeds[i], k) if len(full) else set()
         for p in ladder:
             rows = state.partition_rows(probe_partitions(state, qs[i], p, metric))
-            cand = hamming_candidates_rows(state.bits, rows, qbits[i], depth, state.alive)
+            cand = hamming_candidates_rows(state.bits, rows, qbits[i], depth + extra,
+                                           state.alive)
             hits[p] += len(truth.intersection(cand.tolist())) / k
     for p in ladder:
         if hits[p] / len(queries) >= target:

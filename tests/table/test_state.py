@@ -71,7 +71,8 @@ def test_append_reads_only_new_rows(table, wordnet_sample, wordnet_queries):
     assert st2.loaded_rows == 500 and st2.n == N + 501
     # the older state still answers as it did (appends never touch its rows)
     for row, (ids, scores) in zip(q[:5], before, strict=True):
-        s, pos = search_codes(st0, row, 10, depth=300, nprobes=None, metric="cosine")
+        s, pos = search_codes(st0, row, 10, depth=1000, depth2=300, nprobes=None,
+                              metric="cosine")
         assert np.array_equal(np.sort(st0.rowids_at(pos)), np.sort(ids.astype(np.uint64)))
         assert np.allclose(np.sort(s), np.sort(scores), atol=1e-6)
     _same_as_fresh(t, q)
