@@ -13,6 +13,7 @@ instead of silently keeping the table's own: re-encode it with :meth:`DocumentSt
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -47,6 +48,9 @@ class DocumentStore:
         mode: ``"compressed"`` or ``"alongside"`` (None: the table's, or compressed).
         create_kwargs: More ``create_table`` options (``fit_rows``, ``nlist``); checked now.
         storage_options: Object-store options passed to Lance (credentials, endpoint).
+        memory: ``"ram"`` (every code resident) or ``"disk"`` (only the candidate codes
+            resident; re-rank codes read per query): see ``lance_spiral.table.open_table``.
+        cache_dir: ``"disk"`` memory only: a local folder caching the code column (for s3://).
 
     Raises:
         InvalidParameterError: Settings that contradict an existing table, or unknown options.
@@ -61,8 +65,16 @@ class DocumentStore:
         mode: str | None = None,
         create_kwargs: Mapping[str, Any] | None = None,
         storage_options: Mapping[str, str] | None = None,
+        memory: str = "ram",
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
+        if memory not in ("ram", "disk"):
+            raise InvalidParameterError(f"memory must be 'ram' or 'disk', got {memory!r}")
+        if cache_dir is not None and memory != "disk":
+            raise InvalidParameterError("cache_dir is used with memory='disk' only")
         self.uri = uri
+        self._memory = memory
+        self._cache_dir = None if cache_dir is None else os.fspath(cache_dir)
         self._codec = codec
         self._metric = None if metric is None else check_metric(metric)
         if codec is not None:
@@ -79,11 +91,15 @@ class DocumentStore:
     def _so(self) -> dict[str, Any]:
         return {} if self._storage is None else {"storage_options": self._storage}
 
+    def _reading(self) -> dict[str, Any]:
+        """``open_table`` options: storage plus the memory mode."""
+        return {**self._so(), "memory": self._memory, "cache_dir": self._cache_dir}
+
     def _open(self) -> CompressedTable | None:
         if not table_exists(self.uri, self._storage):
             return None
         try:
-            table = open_table(self.uri, **self._so())
+            table = open_table(self.uri, **self._reading())
         except NotFoundError:
             if is_remote(self.uri):
                 return None  # raced with a drop; nothing there
@@ -160,6 +176,8 @@ class DocumentStore:
                     mode=self._mode or DEFAULT_MODE, exist_ok=True, progress=False,
                     **self._create_kwargs, **self._so())
                 self._check(table)
+                if self._memory != "ram":
+                    table = open_table(self.uri, **self._reading())
                 self._table = table
             table.upsert(data)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lance_spiral.arrow.sidefiles import filesystem
-from lance_spiral.errors import InvalidInputError, NotFoundError, TableError
+from lance_spiral.errors import InvalidInputError, InvalidParameterError, NotFoundError, TableError
 from lance_spiral.server.records import SERVER_DIR, CollectionRecords, drop_records, table_names
 from lance_spiral.table import CompressedTable, create_table, open_table
 
@@ -47,12 +47,21 @@ class Catalog:
         reference_rows: Reference vectors kept per collection for recall measurement.
         refresh_seconds: How stale a shared handle may get before it looks for other writers'
             commits (this process's own writes are visible at once).
+        memory: ``"ram"`` (every code resident) or ``"disk"`` (only candidate codes resident,
+            re-rank codes read per query): see ``lance_spiral.table.open_table``.
+        cache_dir: ``"disk"`` memory only: a local folder caching code columns (for s3://).
     """
 
     def __init__(self, db: str, *, storage_options: dict[str, str] | None = None,
-                 reference_rows: int = 2000, refresh_seconds: float = 1.0) -> None:
+                 reference_rows: int = 2000, refresh_seconds: float = 1.0,
+                 memory: str = "ram", cache_dir: str | None = None) -> None:
         if not isinstance(db, str) or not db.strip():
             raise InvalidInputError("db must be a folder path or a URI")
+        if memory not in ("ram", "disk"):
+            raise InvalidParameterError(f"memory must be 'ram' or 'disk', got {memory!r}")
+        if cache_dir is not None and memory != "disk":
+            raise InvalidParameterError("cache_dir is used with memory='disk' only")
+        self.memory, self.cache_dir = memory, cache_dir
         if "://" not in db:
             import os
 
@@ -90,6 +99,9 @@ class Catalog:
     def _opts(self) -> dict[str, Any]:
         return {"storage_options": self.storage_options} if self.storage_options else {}
 
+    def _table_opts(self) -> dict[str, Any]:
+        return {**self._opts(), "memory": self.memory, "cache_dir": self.cache_dir}
+
     def _records(self, name: str) -> CollectionRecords:
         return CollectionRecords(f"{self.db}/{SERVER_DIR}", name,
                                  storage_options=self.storage_options, cap=self.reference_rows)
@@ -114,7 +126,7 @@ class Catalog:
             col = self._open.get(name)
         if col is None:
             try:
-                table = open_table(self.table_uri(name), **self._opts())
+                table = open_table(self.table_uri(name), **self._table_opts())
             except NotFoundError:
                 raise NotFoundError(f"unknown collection {name!r}") from None
             with self._lock:
@@ -148,6 +160,8 @@ class Catalog:
             raise TableError(f"collection {name!r} already exists")
         table = create_table(uri, dim=dim, metric=metric, codec=codec, mode=mode,
                              progress=False, **self._opts())
+        if self.memory != "ram":
+            table = open_table(uri, **self._table_opts())
         col = Collection(name=name, table=table, records=self._records(name))
         with self._lock:
             self._open[name] = col

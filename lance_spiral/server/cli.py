@@ -34,6 +34,11 @@ def _common(parser: argparse.ArgumentParser) -> None:
                              " model, or $LANCE_SPIRAL_APPROXIMATOR)")
     parser.add_argument("--reference-rows", type=int, default=2000,
                         help="float vectors kept per collection to measure recall (default 2000)")
+    parser.add_argument("--memory", choices=["ram", "disk"], default="ram",
+                        help="ram: every code resident (default); disk: only the candidate codes"
+                             " resident, re-rank codes read per query")
+    parser.add_argument("--cache-dir", default=None, metavar="DIR",
+                        help="with --memory disk: local folder caching code columns (for s3://)")
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
@@ -86,7 +91,8 @@ def _service(args: argparse.Namespace) -> Service:
     from lance_spiral.server.service import Service
 
     catalog = Catalog(args.db, storage_options=storage_options(args.storage_option),
-                      reference_rows=args.reference_rows)
+                      reference_rows=args.reference_rows, memory=args.memory,
+                      cache_dir=args.cache_dir)
     return Service(catalog, embedder_dir=args.embedder)
 
 

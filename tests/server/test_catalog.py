@@ -19,6 +19,8 @@ def test_serve_a_bucket(s3: tuple[str, dict[str, str]], s3_server: S3Server,  # 
     # keys through the environment (never on a command line), the rest as storage options
     args = [f"--storage-option={k}={opts[k]}" for k in ("aws_endpoint", "allow_http",
                                                         "aws_region")]
+    # disk memory with a local code cache: the mode meant for tables on object storage
+    args += ["--memory", "disk", "--cache-dir", str(tmp_path / "codes")]
     env = {"AWS_ACCESS_KEY_ID": opts["aws_access_key_id"], "AWS_SECRET_ACCESS_KEY": secret}
     log = tmp_path / "server.log"
     with ServerProcess(f"{prefix}/db", args=args, env=env, log=log) as srv, \
@@ -31,6 +33,8 @@ def test_serve_a_bucket(s3: tuple[str, dict[str, str]], s3_server: S3Server,  # 
         stats = c.get("/collections/remote/quantization/stats").json()
         assert stats["rows"] == 400 and stats["disk_bytes"] > 400 * stats["code_bytes"]
         assert 0.97 <= stats["recall_at_10_estimate"] <= 1
+        assert stats["resident_bytes"] / stats["rows"] < 100  # 1-bit codes only (ram: ~430)
+        assert any((tmp_path / "codes").iterdir())  # re-rank codes served from the cache
         assert c.get("/").status_code == 200
         keys = {o["Key"] for o in s3_server.client().list_objects_v2(
             Bucket=s3_server.bucket, Prefix=prefix.split("/", 3)[3])["Contents"]}

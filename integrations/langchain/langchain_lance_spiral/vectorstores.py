@@ -58,6 +58,9 @@ class LanceSpiralVectorStore(SearchMixin, VectorStore):
         table_kwargs: More ``lance_spiral.table.create_table`` options used when the table is
             created (``fit_rows``, ``nlist``); checked against an existing table.
         storage_options: Object-store options for Lance (``s3://`` credentials, endpoint).
+        memory: ``"ram"`` (default: every code resident) or ``"disk"`` (only the 1-bit
+            candidate codes resident, re-rank codes read per query: ~48 B/vector at 384-d).
+        cache_dir: With ``memory="disk"``: a local folder caching the codes (for ``s3://``).
 
     Raises:
         InvalidParameterError: Contradictory locations, settings that differ from an existing
@@ -79,6 +82,8 @@ class LanceSpiralVectorStore(SearchMixin, VectorStore):
         relevance_score_fn: Callable[[float], float] | None = None,
         table_kwargs: dict[str, Any] | None = None,
         storage_options: dict[str, str] | None = None,
+        memory: str = "ram",
+        cache_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         if embedding is not None and embedding_function is not None:
             raise InvalidParameterError("pass embedding or embedding_function, not both")
@@ -96,7 +101,8 @@ class LanceSpiralVectorStore(SearchMixin, VectorStore):
                                                    ".lance")
         self._embedding = embedding
         self._docs = DocumentStore(location, codec=codec, metric=metric, mode=mode,
-                                   create_kwargs=table_kwargs, storage_options=storage_options)
+                                   create_kwargs=table_kwargs, storage_options=storage_options,
+                                   memory=memory, cache_dir=cache_dir)
         self.override_relevance_score_fn = relevance_score_fn
 
     @property

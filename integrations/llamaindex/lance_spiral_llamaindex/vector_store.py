@@ -63,6 +63,9 @@ class LanceSpiralVectorStore(BasePydanticVectorStore):
         table_kwargs: More ``create_table`` options (``fit_rows``, ``nlist``), checked against
             an existing table.
         storage_options: Object-store options for Lance.
+        memory: ``"ram"`` (default: every code resident) or ``"disk"`` (only the 1-bit
+            candidate codes resident, re-rank codes read per query: ~48 B/vector at 384-d).
+        cache_dir: With ``memory="disk"``: a local folder caching the codes (for ``s3://``).
 
     ``to_dict()`` reports ``codec`` (the table's target spec) and ``stored_codec`` (the fitted
     codec that encodes the rows now).
@@ -77,6 +80,8 @@ class LanceSpiralVectorStore(BasePydanticVectorStore):
     mode: str | None = None
     nprobes: int | None = None
     rerank: int | None = None
+    memory: str = "ram"
+    cache_dir: str | None = None
 
     _table: DocumentStore = PrivateAttr()
     _tmp: Any = PrivateAttr(default=None)
@@ -93,6 +98,8 @@ class LanceSpiralVectorStore(BasePydanticVectorStore):
         rerank: int | None = None,
         table_kwargs: dict[str, Any] | None = None,
         storage_options: dict[str, str] | None = None,
+        memory: str = "ram",
+        cache_dir: str | os.PathLike[str] | None = None,
         **kwargs: Any,
     ) -> None:
         known = set(type(self).model_fields)
@@ -109,13 +116,15 @@ class LanceSpiralVectorStore(BasePydanticVectorStore):
             tmp = tempfile.TemporaryDirectory(prefix="lance-spiral-li-")
             location = str(Path(tmp.name) / f"{table_name or 'store'}.lance")
         docs = DocumentStore(location, codec=codec, metric=metric, mode=mode,
-                             create_kwargs=table_kwargs, storage_options=storage_options)
+                             create_kwargs=table_kwargs, storage_options=storage_options,
+                             memory=memory, cache_dir=cache_dir)
         stored = docs.table
         fields: dict[str, Any] = {
             "uri": str(uri) if uri is not None and table_name else location,
             "table_name": table_name, "codec": docs.codec_spec, "metric": docs.metric,
             "mode": stored.meta.mode if stored is not None else (mode or "compressed"),
-            "nprobes": nprobes, "rerank": rerank}
+            "nprobes": nprobes, "rerank": rerank, "memory": memory,
+            "cache_dir": None if cache_dir is None else os.fspath(cache_dir)}
         super().__init__(**fields, **kwargs)
         self._tmp = tmp
         self._table = docs

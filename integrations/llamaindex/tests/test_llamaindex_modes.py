@@ -159,3 +159,15 @@ def test_add_and_query_from_threads(corpus: Any, tmp_path: Path) -> None:
         t.join(timeout=120)
     assert not errors, errors[:5]
     assert len(store.get_nodes()) == N
+
+
+def test_disk_memory_mode(corpus: Any, tmp_path: Path) -> None:
+    store = LanceSpiralVectorStore(tmp_path / "disk.lance", memory="disk",
+                                   cache_dir=tmp_path / "cache", table_kwargs={"fit_rows": 1})
+    store.add(_nodes(corpus, 0, 60))
+    assert store.client.memory == "disk" and store.client.resident_bytes() / 60 < 100
+    assert store.query(_q(corpus, 9, k=1)).ids == ["n9"]
+    d = store.to_dict()
+    assert (d["memory"], d["cache_dir"]) == ("disk", str(tmp_path / "cache"))
+    again = LanceSpiralVectorStore.from_dict(d)
+    assert again.client.memory == "disk" and again.query(_q(corpus, 31, k=1)).ids == ["n31"]

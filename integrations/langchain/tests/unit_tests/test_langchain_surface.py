@@ -265,3 +265,14 @@ def test_unknown_kwargs_are_refused(sq8: LanceSpiralVectorStore, data: dict[str,
         with pytest.raises(InvalidParameterError, match="unsupported"):
             call()
     assert len(sq8) == N
+
+
+def test_disk_memory_mode(data: dict[str, Any], tmp_path: Path) -> None:
+    store = _store(data, tmp_path / "disk.lance", memory="disk", cache_dir=tmp_path / "cache",
+                   table_kwargs={"fit_rows": 1})
+    assert store.table.memory == "disk" and store.table.resident_bytes() / len(store) < 100
+    for i in (3, 77, 150):
+        top = store.similarity_search_by_vector(data["emb"][i].tolist(), k=1)[0]
+        assert top.page_content == data["texts"][i] and top.metadata == data["metas"][i]
+    with pytest.raises(InvalidParameterError, match="memory must be"):
+        LanceSpiralVectorStore(data["embeddings"], tmp_path / "x.lance", memory="gpu")
