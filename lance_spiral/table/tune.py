@@ -1,15 +1,16 @@
 """Automatic choice of the re-rank depths (and IVF ``nprobes``) for a recall target.
 
-Real queries sit farther from the data than the data's own rows (a question is not a gloss):
-a text query's nearest row typically has a cosine of 0.5-0.6 with it, while a stored row has
-near-duplicates. So each probe query is a random row of the table moved away from it by
-isotropic noise until its cosine with that row is :data:`PROBE_COSINE`, and that row is left
-out of its answers (leave-one-out): no row is its own answer and the neighbours are as loosely
-tied as for real queries. (Midpoints of two rows, used before, were far easier than real
-queries on tables with many near-duplicates: at 1 M synthetic rows they chose a depth 16x too
-small.) The reference is the exhaustive codec search (streamed from the table in the ``disk``
-memory mode); the smallest setting on a ladder whose mean recall@k reaches the target is kept,
-with a margin.
+Real queries sit farther from the data than the data's own rows (a question is not a gloss),
+and stored rows often have near-duplicates that a row, or a midpoint of two rows, finds at once.
+So each probe query is the mean of :data:`PROBE_ROWS` random rows of the table, moved by
+isotropic noise to a cosine of :data:`PROBE_COSINE` with that mean, and its seed rows are left
+out of its answers: no row is its own answer, and the neighbours form a loose crowd as for real
+queries. (Midpoints of two rows, used before, were far easier than real queries on tables with
+many near-duplicates: at 1 M synthetic rows they chose a depth 16x too small, recall@10 0.886.
+Single rows with noise were still too easy on a table of 12 near-duplicates per real row; means
+of 8 rows too hard at 1 M rows. Measured in docs/scale.md.) The reference is the exhaustive
+codec search (streamed from the table in the ``disk`` memory mode); the smallest setting on a
+ladder whose mean recall@k reaches the target is kept, with a margin.
 """
 
 from __future__ import annotations
