@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,9 @@ import pyarrow as pa
 from lance_spiral._validation import check_int, check_metric
 from lance_spiral.arrow import codes_of
 from lance_spiral.documents import fulltext
+from lance_spiral.documents.freshness import Freshness
 from lance_spiral.documents.location import drop_table, is_remote, table_exists
+from lance_spiral.documents.rows import decoded_row, table_rows
 from lance_spiral.documents.settings import check_create_kwargs, check_table, same_codec
 from lance_spiral.errors import InvalidInputError, InvalidParameterError, NotFoundError, TableError
 from lance_spiral.table import CompressedTable, create_table, open_table
@@ -51,6 +54,9 @@ class DocumentStore:
         memory: ``"ram"`` (every code resident) or ``"disk"`` (only the candidate codes
             resident; re-rank codes read per query): see ``lance_spiral.table.open_table``.
         cache_dir: ``"disk"`` memory only: a local folder caching the code column (for s3://).
+        read_consistency_interval: Seconds (or a ``timedelta``) after which a read first looks
+            for versions other processes committed (LanceDB's option of that name); ``0``:
+            before every read; ``None``: never (only this store's own writes move it).
 
     Raises:
         InvalidParameterError: Settings that contradict an existing table, or unknown options.
@@ -67,7 +73,9 @@ class DocumentStore:
         storage_options: Mapping[str, str] | None = None,
         memory: str = "ram",
         cache_dir: str | os.PathLike[str] | None = None,
+        read_consistency_interval: float | timedelta | None = 1.0,
     ) -> None:
+        self._fresh = Freshness(read_consistency_interval)
         if memory not in ("ram", "disk"):
             raise InvalidParameterError(f"memory must be 'ram' or 'disk', got {memory!r}")
         if cache_dir is not None and memory != "disk":
@@ -112,11 +120,25 @@ class DocumentStore:
                     create_kwargs=self._create_kwargs)
 
     def _current(self) -> CompressedTable | None:
-        """The table, opened now if another process created it since."""
+        """The table, opened if another process created it since.
+
+        Once the read consistency interval has passed it is moved to the latest version first
+        (unless a write is in progress: then as that write left it).
+        """
         if self._table is None:
             with self._lock:
                 if self._table is None:
                     self._table = self._open()
+                    self._fresh.mark()
+            return self._table
+        if self._fresh.due() and self._lock.acquire(blocking=False):
+            try:
+                self._table.refresh()
+            except NotFoundError:
+                self._table = None  # dropped by another process
+            finally:
+                self._fresh.mark()
+                self._lock.release()
         return self._table
 
     @property
@@ -252,7 +274,7 @@ class DocumentStore:
         pos = {v: i for i, v in enumerate(tbl.column(ID).to_pylist())}
         tbl = tbl.take(pa.array([pos[i] for i in dict.fromkeys(ids) if i in pos], pa.int64()))
         vecs = self._vectors(snap, tbl.column(src)) if with_vectors else None
-        return _rows(tbl.drop_columns([src]) if with_vectors else tbl), vecs
+        return table_rows(tbl.drop_columns([src]) if with_vectors else tbl), vecs
 
     def scan(self, sql: str | None = None, *, limit: int | None = None, offset: int = 0,
              with_vectors: bool = False
@@ -273,7 +295,7 @@ class DocumentStore:
         except (ValueError, OSError) as exc:
             raise lance_error(exc, sql) from exc
         vecs = self._vectors(snap, tbl.column(src)) if with_vectors else None
-        return _rows(tbl.drop_columns([src]) if with_vectors else tbl), vecs
+        return table_rows(tbl.drop_columns([src]) if with_vectors else tbl), vecs
 
     def count(self, sql: str | None = None) -> int:
         """Number of rows (matching a trusted SQL predicate)."""
@@ -321,7 +343,7 @@ class DocumentStore:
             col = result.column(VECTOR).combine_chunks()
             vecs = np.asarray(col.flatten(), dtype=np.float32).reshape(len(result), -1)
             result = result.drop_columns([VECTOR])
-        return _rows(result), vecs
+        return table_rows(result), vecs
 
     def text_search(self, query: str, k: int, sql: str | None = None) -> list[dict[str, Any]]:
         """Top-k rows by BM25 on the text column (``_score``), building its index if needed."""
@@ -337,7 +359,7 @@ class DocumentStore:
                 return []
         rows = fulltext.text_search(snap.dataset, query, k, columns=self._columns(snap),
                                     where=sql)
-        return [_decoded(r) for r in rows]
+        return [decoded_row(r) for r in rows]
 
     def hybrid_search(self, vector: npt.NDArray[np.float32], query: str, k: int,
                       sql: str | None = None, *, fetch_k: int | None = None,
@@ -364,19 +386,3 @@ class DocumentStore:
 
 def _in_sql(ids: Sequence[str]) -> str:
     return sql_in(ID, list(dict.fromkeys(ids)))
-
-
-def _decoded(row: dict[str, Any]) -> dict[str, Any]:
-    value = row.get(METADATA)
-    if value is not None and not isinstance(value, str):
-        row[METADATA] = str(value)
-    return row
-
-
-def _rows(table: pa.Table) -> list[dict[str, Any]]:
-    if METADATA in table.column_names:
-        col = table.column(METADATA)
-        if isinstance(col.type, pa.ExtensionType):
-            idx = table.column_names.index(METADATA)
-            table = table.set_column(idx, METADATA, col.cast(pa.string()))
-    return table.to_pylist()

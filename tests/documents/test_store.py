@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import numpy as np
 import pytest
@@ -53,3 +54,23 @@ def test_memory_options_checked(tmp_path):
         DocumentStore(str(tmp_path / "a.lance"), memory="ssd")
     with pytest.raises(InvalidParameterError, match="cache_dir"):
         DocumentStore(str(tmp_path / "a.lance"), cache_dir=str(tmp_path / "c"))
+
+
+def test_read_consistency_interval(tmp_path, sample):
+    docs, vectors, _ = sample
+    uri = str(tmp_path / "shared.lance")
+    writer = DocumentStore(uri)
+    _fill(writer, docs[:100], vectors[:100])
+    every = DocumentStore(uri, read_consistency_interval=0)
+    never = DocumentStore(uri, read_consistency_interval=None)
+    later = DocumentStore(uri, read_consistency_interval=timedelta(hours=1))
+    assert every.count() == never.count() == later.count() == 100
+    _fill(writer, docs[100:250], vectors[100:250])  # another handle commits (as a process would)
+    assert every.count() == 250 and every.search(vectors[200], 1)[0][0]["id"] == docs[200]["id"]
+    assert never.count() == 100 and later.count() == 100  # still on the version they read
+    writer.drop()
+    assert every.count() == 0 and every.search(vectors[3], 1)[0] == []
+    with pytest.raises(InvalidParameterError, match="read_consistency_interval"):
+        DocumentStore(uri, read_consistency_interval=-1)
+    with pytest.raises(InvalidParameterError, match="read_consistency_interval"):
+        DocumentStore(uri, read_consistency_interval="1s")

@@ -16,6 +16,7 @@ import os
 import tempfile
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +62,8 @@ class LanceSpiralVectorStore(SearchMixin, VectorStore):
         memory: ``"ram"`` (default: every code resident) or ``"disk"`` (only the 1-bit
             candidate codes resident, re-rank codes read per query: ~48 B/vector at 384-d).
         cache_dir: With ``memory="disk"``: a local folder caching the codes (for ``s3://``).
+        read_consistency_interval: Seconds (or a ``timedelta``) after which a search first
+            looks for rows other processes committed (default 1; 0: every search; None: never).
 
     Raises:
         InvalidParameterError: Contradictory locations, settings that differ from an existing
@@ -84,6 +87,7 @@ class LanceSpiralVectorStore(SearchMixin, VectorStore):
         storage_options: dict[str, str] | None = None,
         memory: str = "ram",
         cache_dir: str | os.PathLike[str] | None = None,
+        read_consistency_interval: float | timedelta | None = 1.0,
     ) -> None:
         if embedding is not None and embedding_function is not None:
             raise InvalidParameterError("pass embedding or embedding_function, not both")
@@ -102,7 +106,8 @@ class LanceSpiralVectorStore(SearchMixin, VectorStore):
         self._embedding = embedding
         self._docs = DocumentStore(location, codec=codec, metric=metric, mode=mode,
                                    create_kwargs=table_kwargs, storage_options=storage_options,
-                                   memory=memory, cache_dir=cache_dir)
+                                   memory=memory, cache_dir=cache_dir,
+                                   read_consistency_interval=read_consistency_interval)
         self.override_relevance_score_fn = relevance_score_fn
 
     @property

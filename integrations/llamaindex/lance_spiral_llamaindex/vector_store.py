@@ -66,6 +66,8 @@ class LanceSpiralVectorStore(BasePydanticVectorStore):
         memory: ``"ram"`` (default: every code resident) or ``"disk"`` (only the 1-bit
             candidate codes resident, re-rank codes read per query: ~48 B/vector at 384-d).
         cache_dir: With ``memory="disk"``: a local folder caching the codes (for ``s3://``).
+        read_consistency_interval: Seconds after which a query first looks for nodes other
+            processes committed (default 1; 0: every query; None: never).
 
     ``to_dict()`` reports ``codec`` (the table's target spec) and ``stored_codec`` (the fitted
     codec that encodes the rows now).
@@ -82,6 +84,7 @@ class LanceSpiralVectorStore(BasePydanticVectorStore):
     rerank: int | None = None
     memory: str = "ram"
     cache_dir: str | None = None
+    read_consistency_interval: float | None = 1.0
 
     _table: DocumentStore = PrivateAttr()
     _tmp: Any = PrivateAttr(default=None)
@@ -100,6 +103,7 @@ class LanceSpiralVectorStore(BasePydanticVectorStore):
         storage_options: dict[str, str] | None = None,
         memory: str = "ram",
         cache_dir: str | os.PathLike[str] | None = None,
+        read_consistency_interval: float | None = 1.0,
         **kwargs: Any,
     ) -> None:
         known = set(type(self).model_fields)
@@ -117,14 +121,16 @@ class LanceSpiralVectorStore(BasePydanticVectorStore):
             location = str(Path(tmp.name) / f"{table_name or 'store'}.lance")
         docs = DocumentStore(location, codec=codec, metric=metric, mode=mode,
                              create_kwargs=table_kwargs, storage_options=storage_options,
-                             memory=memory, cache_dir=cache_dir)
+                             memory=memory, cache_dir=cache_dir,
+                             read_consistency_interval=read_consistency_interval)
         stored = docs.table
         fields: dict[str, Any] = {
             "uri": str(uri) if uri is not None and table_name else location,
             "table_name": table_name, "codec": docs.codec_spec, "metric": docs.metric,
             "mode": stored.meta.mode if stored is not None else (mode or "compressed"),
             "nprobes": nprobes, "rerank": rerank, "memory": memory,
-            "cache_dir": None if cache_dir is None else os.fspath(cache_dir)}
+            "cache_dir": None if cache_dir is None else os.fspath(cache_dir),
+            "read_consistency_interval": read_consistency_interval}
         super().__init__(**fields, **kwargs)
         self._tmp = tmp
         self._table = docs

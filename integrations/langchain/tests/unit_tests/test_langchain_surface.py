@@ -9,6 +9,7 @@ full-text and hybrid retrieval, and every kwarg refused that the store cannot ho
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -276,3 +277,16 @@ def test_disk_memory_mode(data: dict[str, Any], tmp_path: Path) -> None:
         assert top.page_content == data["texts"][i] and top.metadata == data["metas"][i]
     with pytest.raises(InvalidParameterError, match="memory must be"):
         LanceSpiralVectorStore(data["embeddings"], tmp_path / "x.lance", memory="gpu")
+
+
+def test_reads_see_other_writers_after_the_interval(data: dict[str, Any], tmp_path: Path) -> None:
+    uri = tmp_path / "shared.lance"
+    writer = _store(data, uri)  # 300 documents
+    default = LanceSpiralVectorStore(data["embeddings"], uri)  # read_consistency_interval=1 s
+    frozen = LanceSpiralVectorStore(data["embeddings"], uri, read_consistency_interval=None)
+    assert len(default) == len(frozen) == N
+    writer.delete(ids=["d5", "d6"])
+    writer.add_embeddings(["a new note about sleep"], data["qemb"][:1], ids=["new"])
+    time.sleep(1.1)
+    assert len(default) == N - 1 and default.get_by_ids(["new", "d5"])[0].id == "new"
+    assert len(frozen) == N and [d.id for d in frozen.get_by_ids(["new", "d5"])] == ["d5"]
