@@ -154,6 +154,7 @@ def train_student(
     out_dir: str | Path | None = None,
     progress: bool = True,
     plot: bool = True,
+    init_state: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Distil a student on ``(text, teacher embedding)`` pairs.
 
@@ -167,12 +168,15 @@ def train_student(
         out_dir: Where ``metrics.jsonl``, ``best.safetensors`` and ``curve.png`` go (None: nowhere).
         progress: Progress bars.
         plot: Write the training-curve plot (needs matplotlib).
+        init_state: Start from these weights instead of a fresh initialisation (a warm start:
+            e.g. another build's ``train/best.safetensors`` over the same vocabulary and shape).
 
     Returns:
         The trained model (best validation state) and a summary.
 
     Raises:
-        InvalidInputError: If texts and targets disagree or there are too few texts.
+        InvalidInputError: If texts and targets disagree, there are too few texts, or
+            ``init_state`` does not fit the student.
     """
     torch = require("torch", "train")
     from tqdm.auto import tqdm
@@ -199,6 +203,11 @@ def train_student(
     n_val = max(int(len(texts) * cfg.val_frac), 8)
     val_rows, train_rows = np.sort(perm[:n_val]), perm[n_val:]
     model = build_student(mcfg, entry_embeddings)
+    if init_state is not None:
+        try:
+            model.load_state_dict(init_state)
+        except RuntimeError as e:  # missing/unexpected keys or shapes
+            raise InvalidInputError(f"init_state does not fit the student: {e}") from e
     params = [p for p in model.parameters() if p.requires_grad]
     emb_w = model.embed.weight
     groups: list[dict[str, Any]] = [
