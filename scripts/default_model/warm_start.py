@@ -78,21 +78,24 @@ def main() -> int:
         init_state=load_file(str(start / "train" / "best.safetensors")),
     )
     shutil.copytree(start / "train" / "vocab", out / "train" / "vocab", dirs_exist_ok=True)
-    summary = {
-        "warm_start": str(start),
-        "start_training": config.get("training"),
-        "corpus": [str(f) for f in args.corpus],
+    before = config.get("training") or {}
+    stage = {
+        "warm_start": start.name,
+        "corpus": [Path(f).name for f in args.corpus],
         "n_texts": len(texts),
         "vocab_entries": len(vocab),
         "window": tokenizer.window,
         "lr": args.lr,
+        "seed": args.seed,
         **result.summary(),
     }
+    # One entry per build stage, oldest first (the start's own stages, or its distill summary).
+    training = {"stages": [*before.get("stages", [before] if before else []), stage]}
     export_approximator(result.model, tokenizer, vocab.kinds, vocab.texts, out,
-                        teacher=config.get("teacher", ""), extra={"training": summary})
-    summary["total_s"] = time.perf_counter() - t0
-    (out / "train" / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(json.dumps({k: v for k, v in summary.items() if k != "start_training"}, indent=1))
+                        teacher=config.get("teacher", ""), extra={"training": training})
+    stage["total_s"] = time.perf_counter() - t0
+    (out / "train" / "summary.json").write_text(json.dumps(training, indent=2))
+    print(json.dumps(stage, indent=1))
     return 0
 
 

