@@ -5,7 +5,6 @@ database folders, index knobs, and add + query from threads (issue 22 item 2), o
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from llama_index.core.vector_stores.types import (
 )
 
 from lance_spiral.errors import InvalidInputError, InvalidParameterError
+from tests.support.threads import write_while_reading
 
 N = 200
 
@@ -127,36 +127,18 @@ def test_nprobes_and_rerank_reach_the_table(corpus: Any, tmp_path: Path) -> None
 def test_add_and_query_from_threads(corpus: Any, tmp_path: Path) -> None:
     store = LanceSpiralVectorStore(tmp_path / "threads.lance", table_kwargs={"fit_rows": 1})
     store.add(_nodes(corpus, 0, 120))
-    done = threading.Event()
-    errors: list[str] = []
-    count = [0]
+    def write() -> None:
+        for lo in range(120, N, 10):
+            store.add(_nodes(corpus, lo, lo + 10))
 
-    def writer() -> None:
-        try:
-            for lo in range(120, N, 10):
-                store.add(_nodes(corpus, lo, lo + 10))
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(repr(exc))
-        finally:
-            done.set()
+    def read_once(rng: np.random.Generator) -> list[str]:
+        i = int(rng.integers(0, 120))
+        res = store.query(_q(corpus, i, k=3))
+        wrong = [] if res.ids and res.ids[0] == f"n{i}" else [f"n{i} -> {res.ids}"]
+        return wrong + [f"{n.node_id} has another node's text" for n in res.nodes or []
+                        if n.get_content() != corpus[0][int(n.node_id[1:])]]
 
-    def reader(seed: int) -> None:
-        rng = np.random.default_rng(seed)
-        while not done.is_set() or count[0] < 30:
-            i = int(rng.integers(0, 120))
-            res = store.query(_q(corpus, i, k=3))
-            if not res.ids or res.ids[0] != f"n{i}":
-                errors.append(f"n{i} -> {res.ids}")
-            errors.extend(f"{n.node_id} has another node's text" for n in res.nodes or []
-                          if n.get_content() != corpus[0][int(n.node_id[1:])])
-            count[0] += 1
-
-    threads = [threading.Thread(target=writer)] + [
-        threading.Thread(target=reader, args=(s,)) for s in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    errors, _ = write_while_reading(write, read_once)
     assert not errors, errors[:5]
     assert len(store.get_nodes()) == N
 

@@ -14,7 +14,6 @@ import collections
 import json
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_lance_spiral import LanceSpiralVectorStore
 
 from lance_spiral.errors import CorruptDataError, FormatVersionError, NotFoundError
+from tests.support.threads import write_while_reading
 
 WORKERS, OWN, SHARED = 3, 40, 10
 
@@ -113,43 +113,21 @@ def test_add_and_search_from_threads(tmp_path: Path,
     store = LanceSpiralVectorStore(Lookup(texts, emb), tmp_path / "threads.lance",
                                    table_kwargs={"fit_rows": 1})
     store.add_embeddings(texts[:200], emb[:200], ids=[f"d{i}" for i in range(200)])
-    done = threading.Event()
-    errors: list[str] = []
-    searches = [0]
+    def write() -> None:
+        for start in range(200, 300, 10):
+            store.add_embeddings(texts[start:start + 10], emb[start:start + 10],
+                                 ids=[f"d{i}" for i in range(start, start + 10)])
 
-    def writer() -> None:
-        try:
-            for start in range(200, 300, 10):
-                store.add_embeddings(texts[start:start + 10], emb[start:start + 10],
-                                     ids=[f"d{i}" for i in range(start, start + 10)])
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(f"writer: {exc!r}")
-        finally:
-            done.set()
+    def read_once(rng: np.random.Generator) -> list[str]:
+        i = int(rng.integers(0, 200))
+        hits = store.similarity_search_by_vector(emb[i].tolist(), k=3)
+        wrong = [] if hits[0].id == f"d{i}" else [f"query d{i} came back as {hits[0].id}"]
+        return wrong + [f"{h.id} paired with another row's text" for h in hits
+                        if h.page_content != texts[int(str(h.id)[1:])]]
 
-    def reader(seed: int) -> None:
-        rng = np.random.default_rng(seed)
-        while not done.is_set() or searches[0] < 30:
-            i = int(rng.integers(0, 200))
-            try:
-                hits = store.similarity_search_by_vector(emb[i].tolist(), k=3)
-            except Exception as exc:  # pragma: no cover - reported below
-                errors.append(f"reader: {exc!r}")
-                return
-            if hits[0].id != f"d{i}":
-                errors.append(f"query d{i} came back as {hits[0].id}")
-            errors.extend(f"{h.id} paired with another row's text" for h in hits
-                          if h.page_content != texts[int(str(h.id)[1:])])
-            searches[0] += 1
-
-    threads = [threading.Thread(target=writer)] + [
-        threading.Thread(target=reader, args=(s,)) for s in range(3)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=120)
+    errors, searches = write_while_reading(write, read_once)
     assert not errors, errors[:5]
-    assert searches[0] >= 30 and len(store) == 300
+    assert searches >= 30 and len(store) == 300
 
 
 def _meta_with(uri: Path, **changes: Any) -> None:
