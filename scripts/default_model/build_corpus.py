@@ -144,23 +144,10 @@ def go_terms(root: Path) -> tuple[list[dict[str, str]], list[dict[str, str]], di
     passages, seen = [], set()
     for start in rng.permutation(ids)[:12000]:
         start = int(start)
-        near = list(parents.get(start, [])) + list(children.get(start, []))
-        for p in parents.get(start, []):
-            near += children.get(p, [])
-        near = [t for t in dict.fromkeys(near) if t != start]
-        rng.shuffle(near)
-        parts, count = [terms[start][1]], len(terms[start][1].split())
-        for t in near:
-            if count >= 180:
-                break
-            name, defn = terms[t]
-            parts.append(f"{name[0].upper()}{name[1:]}: {defn}")
-            count += len(defn.split()) + len(name.split())
-        if count >= 60:
-            text = " ".join(parts)
-            if text not in seen:
-                seen.add(text)
-                passages.append({"title": terms[start][0], "text": text})
+        text = ontologies.neighbour_passage(start, terms, parents, children, rng, words=180)
+        if text is not None and text not in seen:
+            seen.add(text)
+            passages.append({"title": terms[start][0], "text": text})
     return rows, passages, {"go_terms": len(rows), "go_edges": sum(map(len, parents.values()))}
 
 

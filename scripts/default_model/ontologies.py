@@ -28,6 +28,7 @@ import re
 import subprocess
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -159,6 +160,29 @@ def ontology_texts(whl: Path, *, seed: int = 0) -> tuple[dict[str, list[dict[str
     return files, facts
 
 
+def neighbour_passage(start: Any, terms: dict[Any, tuple[str, str]],
+                      parents: dict[Any, list[Any]], children: dict[Any, list[Any]],
+                      rng: np.random.Generator, *, words: int) -> str | None:
+    """A term's definition, then its parents', children's and siblings' (shuffled).
+
+    Definitions are added until about ``words`` words; None when that gives fewer than 60.
+    Shared by the Gene Ontology passages (build_corpus.py) and these ontologies' passages.
+    """
+    near = [p for p in parents.get(start, []) if p in terms] + list(children.get(start, []))
+    for p in parents.get(start, []):
+        near += children.get(p, [])
+    near = [t for t in dict.fromkeys(near) if t != start]
+    rng.shuffle(near)
+    parts, count = [terms[start][1]], len(terms[start][1].split())
+    for t in near:
+        if count >= words:
+            break
+        lab, text = terms[t]
+        parts.append(f"{lab[0].upper()}{lab[1:]}: {text}")
+        count += len(text.split()) + len(lab.split())
+    return " ".join(parts) if count >= 60 else None
+
+
 def _passages(
     terms: dict[str, tuple[str, str]], parents: dict[str, list[str]],
     rng: np.random.Generator, *, n: int, words: int = 180,
@@ -175,23 +199,10 @@ def _passages(
         if len(out) >= n:
             break
         k = ids[int(start)]
-        near = [p for p in parents.get(k, []) if p in terms] + children.get(k, [])
-        for p in parents.get(k, []):
-            near += children.get(p, [])
-        near = [t for t in dict.fromkeys(near) if t != k]
-        rng.shuffle(near)
-        parts, count = [terms[k][1]], len(terms[k][1].split())
-        for t in near:
-            if count >= words:
-                break
-            lab, text = terms[t]
-            parts.append(f"{lab[0].upper()}{lab[1:]}: {text}")
-            count += len(text.split()) + len(lab.split())
-        if count >= 60:
-            text = " ".join(parts)
-            if text not in seen:
-                seen.add(text)
-                out.append({"title": terms[k][0], "text": text})
+        text = neighbour_passage(k, terms, parents, children, rng, words=words)
+        if text is not None and text not in seen:
+            seen.add(text)
+            out.append({"title": terms[k][0], "text": text})
     return out
 
 
