@@ -34,6 +34,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +154,8 @@ def resident(uri: str, memory: str, cache: str | None, q: npt.NDArray[np.float32
             "resident_bytes_per_vector": t.resident_bytes() / n,
             "rss_growth_bytes_per_vector": (proc.memory_info().rss - rss0) / n,
             "anon_growth_bytes_per_vector": (_anon_bytes() - anon0) / n,
-            "first_query_s": first, "tuned": {str(k): v for k, v in t.hot_state().tuned.items()}}
+            "first_query_s": first,
+            "tuned": {str(k): asdict(v) for k, v in t.hot_state().tuned.items()}}
 
 
 def _anon_bytes() -> int:

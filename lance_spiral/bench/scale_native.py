@@ -34,8 +34,9 @@ NATIVE: dict[str, tuple[dict[str, Any], list[dict[str, int]]]] = {
                [{"nprobes": p, "refine_factor": r} for p, r in ((20, 0), (50, 0), (50, 5),
                                                                 (100, 5), (200, 5))]),
     "ivf_rq": ({"index_type": "IVF_RQ"},
-               [{"nprobes": p, "refine_factor": r} for p, r in ((20, 10), (50, 10), (50, 20),
-                                                                (100, 20), (200, 20))]),
+               [{"nprobes": p, "refine_factor": r} for p, r in (
+                   (20, 10), (50, 10), (50, 20), (75, 10), (75, 20), (100, 10), (100, 20),
+                   (200, 20))]),
     "ivf_pq": ({"index_type": "IVF_PQ", "num_sub_vectors": 48},
                [{"nprobes": p, "refine_factor": r} for p, r in ((20, 10), (50, 10), (50, 20),
                                                                 (100, 20), (200, 20))]),

@@ -10,6 +10,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +29,18 @@ __all__ = ["SWEEP", "build_spiral", "spiral_rows"]
 SWEEP: dict[str, list[dict[str, int]]] = {
     "ram": [*({"nprobes": p, "rerank": d} for p, d in ((256, 1024), (512, 2048))),
             *({"nprobes": p, "candidates": c, "rerank": d}
-              for p, c, d in ((128, 4096, 256), (128, 8192, 512), (256, 8192, 512),
-                              (256, 16384, 1024)))],
+              for p, c, d in ((128, 4096, 256), (200, 4096, 384), (256, 4096, 384),
+                              (256, 8192, 512), (384, 8192, 512)))],
     "disk": [{"nprobes": p, "candidates": c, "rerank": d}
-             for p, c, d in ((256, 1024, 128), (256, 1024, 256), (512, 2048, 512),
-                             (128, 8192, 512), (256, 8192, 512))],
+             for p, c, d in ((200, 4096, 128), (256, 4096, 192), (256, 6144, 256),
+                             (384, 8192, 256), (256, 8192, 512))],
     "sharded": [{"nprobes": 256, "rerank": 1024}],
 }
+# Our single-table configurations: memory mode, and whether codes are read through a local
+# disk cache of the code column (``cache_dir``) instead of Lance ``take``.
+MODES: dict[str, tuple[str, bool]] = {"spiral-disk": ("disk", False),
+                                      "spiral-disk-cache": ("disk", True),
+                                      "spiral-ram": ("ram", False)}
 class _Chunks:
     """Ray map function: chunk indices -> generated rows (``id``, ``vector``)."""
 
@@ -85,6 +91,10 @@ def _query(search: Any, v: Any, target: float, params: dict[str, int]) -> Any:
     return s
 
 
+def _dir_bytes(path: Path) -> int:
+    return int(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()))
+
+
 def spiral_rows(uri: str, q: npt.NDArray[np.float32], gt: npt.NDArray[np.int64], n: int,
                 build: float, configs: list[str], shards: int, target: float,
                 save: Callable[[list[dict[str, Any]]], Any]) -> list[dict[str, Any]]:
@@ -93,17 +103,23 @@ def spiral_rows(uri: str, q: npt.NDArray[np.float32], gt: npt.NDArray[np.int64],
     from lance_spiral.table import open_table
 
     rows: list[dict[str, Any]] = []
-    disk = int(sum(f.stat().st_size for f in Path(uri).rglob("*") if f.is_file()))
-    for memory in ("disk", "ram"):
-        if f"spiral-{memory}" not in configs:
+    disk = _dir_bytes(Path(uri))
+    for config, (memory, cached) in MODES.items():
+        if config not in configs:
             continue
+        cache_dir = None
+        if cached:
+            cache_dir = str(Path(uri).parent / f"codecache-{Path(uri).stem}")
+            shutil.rmtree(cache_dir, ignore_errors=True)
         rss = Rss()
         t0 = time.perf_counter()
-        t = open_table(uri, memory=memory)
+        t = open_table(uri, memory=memory, cache_dir=cache_dir)
         _query(t.search, q[0], target, {}).to_arrow()
         opened = time.perf_counter() - t0
         res = t.resident_bytes()
-        for params in [{}, *SWEEP[memory]]:
+        # RAM mode also scores every row with the codec: the ceiling of any setting.
+        ceiling = [{"rerank": n}] if memory == "ram" else []
+        for params in [{}, *SWEEP[memory], *ceiling]:
             def one(v: Any, t: Any = t, params: dict[str, int] = params) -> Any:
                 return np.asarray(_query(t.search, v, target, params).to_arrow().column("id"))
 
@@ -111,14 +127,18 @@ def spiral_rows(uri: str, q: npt.NDArray[np.float32], gt: npt.NDArray[np.int64],
             t1 = time.perf_counter()
             _query(t.search, q, target, params).to_arrow()
             batch_qps = len(q) / (time.perf_counter() - t1)
-            tuned = {str(k): v for k, v in t.hot_state().tuned.items()} if not params else None
+            tuned = {str(k): asdict(v) for k, v in t.hot_state().tuned.items()} \
+                if not params else None
+            extra = {} if cache_dir is None else {"cache_bytes": _dir_bytes(Path(cache_dir))}
             rows.append(result_row(
-                f"spiral-{memory}", ids, lat, gt, n, params=params, build_s=build,
+                config, ids, lat, gt, n, params=params, build_s=build,
                 open_s=opened, disk_bytes=disk, resident_bytes=res,
                 resident_per_vector=res / n, rss_delta_mb=rss.delta_mb(), qps_batch=batch_qps,
-                tuned=tuned))
+                tuned=tuned, **extra))
             save(rows)
         del t
+        if cache_dir is not None:
+            shutil.rmtree(cache_dir, ignore_errors=True)
     if "spiral-sharded" in configs:
         t0 = time.perf_counter()
         st = open_sharded(uri, shards=shards)

@@ -18,6 +18,7 @@ import lance
 import pyarrow as pa
 
 from lance_spiral.arrow.sidefiles import SideStore
+from lance_spiral.kernels.threads import numba_threads
 from lance_spiral.table import Query, Snapshot, open_table
 from lance_spiral.table.hotload import StateCache
 
@@ -74,6 +75,17 @@ def assign_fragments(fragments: list[tuple[int, int]], shards: int,
     return [sorted(group) for group in out]
 
 
+def _assigned_cpus() -> int:
+    """CPUs Ray gave this actor (its kernels use that many threads; all cores outside Ray)."""
+    try:
+        import ray
+
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+    except (ImportError, RuntimeError, AttributeError):
+        cpus = None
+    return max(1, int(cpus)) if cpus else (os.cpu_count() or 1)
+
+
 class ServedShard:
     """What :class:`~lance_spiral.table.query.Query` needs from a table, for one shard."""
 
@@ -114,6 +126,7 @@ class ShardServer:
                  storage_options: dict[str, str] | None, memory: str = "ram") -> None:
         self._args = (uri, storage_options, memory)
         self._shard = ServedShard(uri, fragments, version, storage_options, memory)
+        self._cpus = _assigned_cpus()
 
     def move(self, version: int | None, fragments: list[int] | None) -> int:
         """Serve ``version`` (latest when None) with these fragments; returns the version.
@@ -143,7 +156,8 @@ class ShardServer:
         q = Query(self._shard, query)
         for name, args, kwargs in ops:
             getattr(q, name)(*args, **kwargs)
-        return q.to_arrow()
+        with numba_threads(self._cpus):
+            return q.to_arrow()
 
     def count_rows(self, sql: str | None) -> int:
         """Rows of the shard's fragments matching ``sql`` (all when None)."""

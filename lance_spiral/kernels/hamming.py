@@ -22,6 +22,7 @@ from numba.extending import intrinsic
 
 __all__ = [
     "hamming_candidates",
+    "hamming_candidates_ranges",
     "hamming_candidates_rows",
     "pack_signs",
     "popcount64",
@@ -94,6 +95,70 @@ def _hamming_rows(codes: np.ndarray, rows: np.ndarray, q: np.ndarray, out: np.nd
         for j in range(w):
             d += np.int64(popcount64(codes[i, j] ^ q[j]))  # type: ignore[call-arg]
         out[t] = d
+
+
+@nb.njit(cache=True, nogil=True, parallel=True)
+def _ranges_select(codes: np.ndarray, starts: np.ndarray, offs: np.ndarray,
+                   bounds: np.ndarray, q: np.ndarray, alive: np.ndarray, order: np.ndarray,
+                   indexed: int, k: int, max_d: int, dist: np.ndarray) -> np.ndarray:
+    """Hamming distances of the ranges' rows, then the slots of the ``k`` smallest.
+
+    Chunk ``c`` owns ranges ``[bounds[c], bounds[c + 1])``: each chunk fills its part of
+    ``dist`` and its own histogram, then (once the threshold is known) writes its selected
+    slots into its own part of the output; both passes run in parallel over the chunks.
+    """
+    w = codes.shape[1]
+    nc = bounds.shape[0] - 1
+    dead = max_d + 1
+    hist = np.zeros((nc, max_d + 2), dtype=np.int64)
+    check = alive.shape[0] > 0
+    for c in nb.prange(nc):
+        for r in range(bounds[c], bounds[c + 1]):
+            s0 = starts[r]
+            o0 = offs[r]
+            for t in range(offs[r + 1] - o0):
+                s = s0 + t
+                d = np.int32(0)
+                if check:
+                    p = np.int64(order[s]) if s < indexed else s
+                    if not alive[p]:
+                        d = np.int32(dead)
+                if d == 0:
+                    for j in range(w):
+                        d += np.int32(popcount64(codes[s, j] ^ q[j]))  # type: ignore[call-arg]
+                dist[o0 + t] = d
+                hist[c, d] += 1
+    total = hist.sum(axis=0)
+    cum = 0
+    thr = max_d
+    for v in range(max_d + 1):
+        cum += total[v]
+        if cum >= k:
+            thr = v
+            break
+    need_eq = min(k, cum) - (cum - total[thr])
+    base = np.zeros(nc + 1, dtype=np.int64)
+    take = np.zeros(nc, dtype=np.int64)
+    for c in range(nc):
+        below = hist[c, :thr].sum()
+        take[c] = min(hist[c, thr], need_eq)
+        need_eq -= take[c]
+        base[c + 1] = base[c] + below + take[c]
+    out = np.empty(base[nc], dtype=np.int64)
+    for c in nb.prange(nc):
+        at = base[c]
+        eq = 0
+        for r in range(bounds[c], bounds[c + 1]):
+            s0 = starts[r]
+            o0 = offs[r]
+            for t in range(offs[r + 1] - o0):
+                d = dist[o0 + t]
+                if d < thr or (d == thr and eq < take[c]):
+                    if d == thr:
+                        eq += 1
+                    out[at] = s0 + t
+                    at += 1
+    return out
 
 
 @nb.njit(cache=True, nogil=True)
@@ -173,22 +238,77 @@ def hamming_candidates_rows(
     return rows[_select_smallest(dist, k, codes.shape[1] * 64)]
 
 
+def hamming_candidates_ranges(
+    codes: npt.NDArray[np.uint64],
+    starts: npt.NDArray[np.int64],
+    lengths: npt.NDArray[np.int64],
+    q: npt.NDArray[np.uint64],
+    k: int,
+    alive: npt.NDArray[np.bool_] | None = None,
+    order: npt.NDArray[np.int32] | None = None,
+    indexed: int = 0,
+    chunks: int = 8,
+) -> npt.NDArray[np.int64]:
+    """The ``k`` codes nearest to ``q`` among row ranges ``[starts[r], starts[r] + lengths[r])``.
+
+    Contiguous ranges (a table's IVF partitions stored one after the other) are read
+    sequentially, in ``chunks`` of about equal rows shared by numba's threads. ``alive`` is
+    indexed by *position*: row ``s`` of ``codes`` is position ``order[s]`` when ``s <
+    indexed``, else position ``s`` (the layout of
+    :class:`~lance_spiral.table.state.HotState`'s candidate bits).
+
+    Returns:
+        Row indices into ``codes`` (unordered); fewer than ``k`` when fewer rows are alive.
+    """
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    lengths = np.asarray(lengths, dtype=np.int64)
+    offs = np.zeros(len(starts) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offs[1:])
+    total = int(offs[-1])
+    if total == 0 or k <= 0:
+        return np.zeros(0, dtype=np.int64)
+    bounds = np.unique(np.searchsorted(
+        offs, np.linspace(0, total, max(1, chunks) + 1), side="left").clip(0, len(starts)))
+    bounds[0], bounds[-1] = 0, len(starts)
+    dist = np.empty(total, dtype=np.int32)
+    no_alive = np.zeros(0, dtype=np.bool_)
+    no_order = np.zeros(0, dtype=np.int32)
+    return np.asarray(_ranges_select(
+        codes, starts, offs, bounds.astype(np.int64), q,
+        no_alive if alive is None else alive, no_order if order is None else order,
+        int(indexed) if order is not None else 0, int(k), codes.shape[1] * 64, dist))
+
+
+@nb.njit(cache=True, nogil=True)
+def _sign_lut(qp: np.ndarray, out: np.ndarray) -> None:
+    for b in range(out.shape[0]):
+        out[b, 0] = 0.0
+        for v in range(1, 256):
+            low = v & -v                      # lowest set bit
+            i = 0
+            while (1 << i) != low:
+                i += 1
+            out[b, v] = out[b, v ^ low] + qp[8 * b + i]
+
+
 def sign_lut(q: npt.NDArray[np.float32], words: int) -> npt.NDArray[np.float32]:
     """Per-byte lookup table ``float32[8 * words, 256]`` of a float query.
 
     Entry ``[b, v]`` is the sum of the query's coordinates ``8 b + i`` over the bits ``i`` set in
-    the byte value ``v`` (little-endian order, as :func:`pack_signs` packs them).
+    the byte value ``v`` (little-endian order, as :func:`pack_signs` packs them). Built on the
+    calling thread (no BLAS call: see :mod:`lance_spiral.kernels.dense`).
     """
     qp = np.zeros(words * 64, dtype=np.float32)
     qp[: q.shape[0]] = q
-    bit = ((np.arange(256)[:, None] >> np.arange(8)[None, :]) & 1).astype(np.float32)
-    return np.ascontiguousarray(qp.reshape(words * 8, 8) @ bit.T, dtype=np.float32)
+    out = np.empty((words * 8, 256), dtype=np.float32)
+    _sign_lut(qp, out)
+    return out
 
 
-@nb.njit(cache=True, nogil=True)
+@nb.njit(cache=True, nogil=True, parallel=True)
 def _sign_dot_rows(codes: np.ndarray, rows: np.ndarray, lut: np.ndarray, out: np.ndarray) -> None:
     w = codes.shape[1]
-    for t in range(rows.shape[0]):
+    for t in nb.prange(rows.shape[0]):
         i = rows[t]
         s = np.float32(0.0)
         for j in range(w):
@@ -214,3 +334,4 @@ def sign_dot_rows(
     out = np.empty(rows.shape[0], dtype=np.float32)
     _sign_dot_rows(codes, rows, lut, out)
     return out
+

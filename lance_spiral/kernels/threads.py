@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import numba
 
-__all__ = ["numba_threads", "single_thread"]
+__all__ = ["numba_threads", "query_threads", "single_thread"]
 
 
 @contextlib.contextmanager
@@ -32,3 +32,12 @@ def single_thread() -> contextlib.AbstractContextManager[None]:
     on a thread pool instead (the kernels release the GIL).
     """
     return numba_threads(1)
+
+
+def query_threads() -> int:
+    """Threads one query's kernels may use: the calling thread's numba setting.
+
+    All cores by default; a process serving one shard on fewer cores (a Ray actor) lowers it
+    with :func:`numba_threads` around its searches.
+    """
+    return int(numba.get_num_threads())

@@ -23,6 +23,7 @@ import pyarrow as pa
 from lance_spiral.arrow import codes_of
 from lance_spiral.arrow.sidefiles import SideStore
 from lance_spiral.errors import CorruptDataError, InvalidParameterError, LanceSpiralError
+from lance_spiral.kernels.threads import numba_threads, query_threads
 from lance_spiral.table.codecache import bound_malloc, fragment_cache, fragment_of
 from lance_spiral.table.meta import TableMeta
 from lance_spiral.table.state import (
@@ -32,6 +33,8 @@ from lance_spiral.table.state import (
     RowMap,
     check_memory,
 )
+from lance_spiral.table.store import Store, slots_in
+from lance_spiral.table.tune import retune
 
 __all__ = ["StateCache", "fragment_infos"]
 
@@ -74,32 +77,6 @@ def _state_key(meta: TableMeta) -> tuple[Any, ...]:
     return (meta.codec_file, meta.aux_file, meta.mode, meta.vector_column, meta.nlist)
 
 
-class _Store:
-    """Append-only arrays with a common row count, shared by the successive states of a handle.
-
-    Rows below ``used`` are never rewritten; a state whose ``n`` equals ``used`` may extend the
-    store in place (other states never read past their own ``n``), any other state copies.
-    """
-
-    def __init__(self, specs: dict[str, tuple[tuple[int, ...], Any]], cap: int) -> None:
-        self.specs = specs
-        self.arrays = {k: np.zeros((cap, *shape), dtype=dt) for k, (shape, dt) in specs.items()}
-        self.cap = cap
-        self.used = 0
-
-    def reserve(self, base_n: int, extra: int) -> _Store:
-        """A store whose rows below ``base_n`` equal this one's, with ``extra`` rows to write."""
-        need = base_n + extra
-        if base_n == self.used and need <= self.cap:
-            self.used = need
-            return self
-        new = _Store(self.specs, max(2 * need, 1024))
-        for k, arr in self.arrays.items():
-            new.arrays[k][:base_n] = arr[:base_n]
-        new.used = need
-        return new
-
-
 class StateCache:
     """Hot states of one table handle by version, each derived from the previous one.
 
@@ -127,7 +104,7 @@ class StateCache:
         self._keep = keep
         self._lock = threading.Lock()
         self._states: dict[int, HotState] = {}
-        self._stores: dict[int, _Store] = {}
+        self._stores: dict[int, Store] = {}
 
     def get(self, ds: lance.LanceDataset, meta: TableMeta) -> HotState:
         """The state of ``ds``'s version (cached, or derived from the newest one)."""
@@ -154,21 +131,29 @@ class StateCache:
         """Derive the state of a version the handle just moved to, if it was searched before.
 
         Called after a write: the writer pays the (incremental) cost, so the next search finds
-        its state ready. Errors are left to that search, which derives the state again.
+        its state ready -- including the automatic search settings, when the write changed the
+        row count enough to drop the previous ones. Errors are left to that search, which
+        derives the state again.
         """
         if meta.codec_file is None or not self._states:
             return
+        prev = max(self._states.values(), key=lambda s: s.version)
         try:
-            self.get(ds, meta)
+            st = self.get(ds, meta)
+            if st is not prev and prev.tuned and not st.tuned:
+                with numba_threads(query_threads()):
+                    retune(st, list(prev.tuned))
         except (LanceSpiralError, OSError, ValueError):
             return
 
     # --------------------------------------------------------------------------- build
-    def _specs(self, meta: TableMeta, code_bytes: int, stable: bool
+    def _specs(self, meta: TableMeta, code_bytes: int, stable: bool, int_ids: bool
                ) -> dict[str, tuple[tuple[int, ...], Any]]:
         specs: dict[str, tuple[tuple[int, ...], Any]] = {}
         if self.memory == "ram":
             specs["codes"] = ((code_bytes,), np.uint8)
+            if int_ids:
+                specs["ids"] = ((), np.int64)
         if meta.mode == "compressed":
             words = ((meta.dim or 0) + 63) // 64
             specs["bits"] = ((words,), np.uint64)
@@ -188,7 +173,11 @@ class StateCache:
         infos = fragment_infos(ds, None if base is None else {
             i.id: i for i in base.rows.infos})
         if base is None or store is None or (base.rowids is None) == stable:
-            base, store = None, _Store(self._specs(meta, codec.code_bytes, stable), 0)
+            kind = ds.schema.field(meta.id_column).type \
+                if meta.id_column in ds.schema.names else pa.null()
+            int_ids = pa.types.is_signed_integer(kind) or (
+                pa.types.is_unsigned_integer(kind) and kind.bit_width < 64)
+            base, store = None, Store(self._specs(meta, codec.code_bytes, stable, int_ids), 0)
         old = {} if base is None else {i.key: (i, int(s))
                                        for i, s in zip(base.rows.infos, base.rows.starts,
                                                        strict=True)}
@@ -222,7 +211,9 @@ class StateCache:
         remask = [(i, s) for i, (prev, s) in kept if i.deletion != prev.deletion]
         mask_rows = self._remask(ds, remask, alive)
         rows = RowMap.build([*[(i, s) for i, (_, s) in kept], *placed])
-        st = self._assemble(ds, meta, codec, store, rows, n, alive, base, reindex=reindex)
+        fresh = not any(store is other for other in self._stores.values())
+        st, store = self._assemble(ds, meta, codec, store, rows, n, alive, base,
+                                   reindex=reindex, fresh=fresh)
         st.loaded_rows = loaded
         st.cache["mask_rows"] = mask_rows
         if self.memory == "disk" and self.cache_dir is not None:
@@ -232,7 +223,7 @@ class StateCache:
         self._stores[st.version] = store
         return st
 
-    def _read(self, ds: lance.LanceDataset, meta: TableMeta, store: _Store,
+    def _read(self, ds: lance.LanceDataset, meta: TableMeta, store: Store,
               placed: list[tuple[FragmentInfo, int]], alive: npt.NDArray[np.bool_],
               stable: bool) -> int:
         """Read the new fragments' columns into the store; returns the rows read."""
@@ -240,7 +231,8 @@ class StateCache:
             return 0
         arrays = store.arrays
         cols = [c for k, c in (("codes", meta.codes_column), ("bits", meta.bits_column),
-                               ("parts", meta.partition_column)) if k in arrays]
+                               ("parts", meta.partition_column), ("ids", meta.id_column))
+                if k in arrays]
         rows = RowMap.build(placed)
         total = 0
         for batch in self._batches(ds, cols, placed, stable):
@@ -258,6 +250,8 @@ class StateCache:
                     zero_copy_only=False)
             if "rowids" in arrays:
                 arrays["rowids"][pos] = batch.column("_rowid").to_numpy().astype(np.uint64)
+            if "ids" in arrays:
+                arrays["ids"][pos] = batch.column(meta.id_column).to_numpy(zero_copy_only=False)
         return total
 
     @staticmethod
@@ -301,19 +295,21 @@ class StateCache:
             total += len(pos)
         return total
 
-    def _compact(self, store: _Store, kept: list[tuple[FragmentInfo, tuple[FragmentInfo, int]]],
+    def _compact(self, store: Store, kept: list[tuple[FragmentInfo, tuple[FragmentInfo, int]]],
                  alive: npt.NDArray[np.bool_] | None
-                 ) -> tuple[_Store, int, list[tuple[FragmentInfo, tuple[FragmentInfo, int]]],
+                 ) -> tuple[Store, int, list[tuple[FragmentInfo, tuple[FragmentInfo, int]]],
                             npt.NDArray[np.bool_] | None]:
         """Copy the kept fragments' rows (and alive flags) into a fresh store."""
         live = sum(i.rows for i, _ in kept)
-        new = _Store(store.specs, max(2 * live, 1024))
+        new = Store(store.specs, max(2 * live, 1024))
         new_alive = None if alive is None else np.ones(live, dtype=bool)
         out = []
         start = 0
         for info, (prev, s) in kept:
             for k, arr in store.arrays.items():
-                new.arrays[k][start:start + info.rows] = arr[s:s + info.rows]
+                src = slice(s, s + info.rows) if k != "bits" else slots_in(
+                    store.layout, np.arange(s, s + info.rows, dtype=np.int64))
+                new.arrays[k][start:start + info.rows] = arr[src]
             if new_alive is not None and alive is not None:
                 new_alive[start:start + info.rows] = alive[s:s + info.rows]
             out.append((info, (prev, start)))
@@ -321,9 +317,9 @@ class StateCache:
         new.used = start
         return new, start, out, new_alive
 
-    def _assemble(self, ds: lance.LanceDataset, meta: TableMeta, codec: Any, store: _Store,
+    def _assemble(self, ds: lance.LanceDataset, meta: TableMeta, codec: Any, store: Store,
                   rows: RowMap, n: int, alive: npt.NDArray[np.bool_], base: HotState | None,
-                  *, reindex: bool) -> HotState:
+                  *, reindex: bool, fresh: bool) -> tuple[HotState, Store]:
         arrays = store.arrays
         st = HotState(version=int(ds.version), codec=codec, meta=meta, dataset=ds, rows=rows,
                       n=n, memory=self.memory,
@@ -331,30 +327,42 @@ class StateCache:
                       bits=arrays["bits"][:n] if "bits" in arrays else None,
                       parts=arrays["parts"][:n] if "parts" in arrays else None,
                       rowids=arrays["rowids"][:n] if "rowids" in arrays else None,
+                      ids=arrays["ids"][:n] if "ids" in arrays else None,
                       alive=None if alive.all() else alive)
         if meta.mode == "compressed" and meta.aux_file is not None:
             aux = self.side.get_arrays(meta.aux_file)
             st.centre = np.asarray(aux["centre"], dtype=np.float32)
             if meta.nlist > 0 and "centroids" in aux and st.parts is not None:
                 st.centroids = np.asarray(aux["centroids"], dtype=np.float32)
-                self._index(st, None if reindex else base)
+                store = self._index(st, None if reindex else base, store, fresh)
         if base is not None and abs(st.n_live - base.tuned_rows) <= _RETUNE * base.tuned_rows:
             st.tuned, st.tuned_rows = base.tuned, base.tuned_rows
         else:
             st.tuned_rows = st.n_live
-        return st
+        return st, store
 
-    def _index(self, st: HotState, base: HotState | None) -> None:
-        """Partition index: reuse the base's while the unindexed tail stays small."""
+    def _index(self, st: HotState, base: HotState | None, store: Store, fresh: bool) -> Store:
+        """Partition index: reuse the base's while the unindexed tail stays small.
+
+        A new index also lays the candidate bits out partition by partition (see
+        :class:`Store`), so that a query reads each probed partition's bits in one sweep.
+        """
         assert st.parts is not None and st.centroids is not None
         nlist = len(st.centroids)
         if (base is not None and base.part_order is not None and base.indexed <= st.n
-                and st.n - base.indexed <= max(_INDEX_TAIL, st.n // 16)):
+                and st.n - base.indexed <= max(_INDEX_TAIL, st.n // 16)
+                and store.layout is not None and store.layout[0] is base.part_order):
             st.part_order, st.part_offsets = base.part_order, base.part_offsets
-            st.indexed = base.indexed
-            return
+            st.part_slot, st.indexed = base.part_slot, base.indexed
+            return store
         parts = st.parts[:st.n].astype(np.int64)
-        st.part_order = np.argsort(parts, kind="stable").astype(np.int32)
+        order = np.argsort(parts, kind="stable").astype(np.int32)
         st.part_offsets = np.concatenate(
             [[0], np.cumsum(np.bincount(parts, minlength=nlist))]).astype(np.int64)
+        store = store.lay_out(order, st.n, fresh)
+        assert store.layout is not None
+        st.part_order, st.part_slot = store.layout
         st.indexed = st.n
+        if "bits" in store.arrays:
+            st.bits = store.arrays["bits"][:st.n]
+        return store

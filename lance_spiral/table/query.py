@@ -13,7 +13,6 @@ See ``docs/search.md``.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
@@ -24,20 +23,14 @@ import pyarrow as pa
 
 from lance_spiral._validation import as_query, check_int, check_metric
 from lance_spiral.errors import CorruptDataError, InvalidInputError, InvalidParameterError
-from lance_spiral.kernels.threads import single_thread
+from lance_spiral.kernels.threads import numba_threads, query_threads, single_thread
 from lance_spiral.table.candidates import lance_candidates
 from lance_spiral.table.meta import TableMeta
 from lance_spiral.table.search import search_codes
 from lance_spiral.table.snapshot import Snapshot
 from lance_spiral.table.sql import filter_sql, lance_error
 from lance_spiral.table.state import HotState
-from lance_spiral.table.tune import (
-    DEFAULT_TARGET,
-    forget_probes,
-    tune_depth,
-    tune_depth2,
-    tune_nprobes,
-)
+from lance_spiral.table.tune import DEFAULT_TARGET, Settings, forget_probes, tune_search
 
 __all__ = ["Query", "SnapshotSource"]
 
@@ -287,50 +280,50 @@ class Query:
                         for row in q]
         pool = self._pool(snap, state)
         disk = state.codes is None
-        if disk or self._depth is None or self._candidates is not None:
+        ivf = state.centroids is not None and pool is None
+        narrowing = disk or self._depth is None or self._candidates is not None
+        if narrowing:
             # Hamming candidates narrowed by their sign codes' score to the re-ranked ones.
-            depth = self._candidates or self._auto_depth(state, k, m.metric)
-            depth2 = self._depth or self._auto_depth2(state, k, depth, m.metric)
-            depth = max(depth, depth2)
+            fixed = (self._nprobes, self._candidates, self._depth)
         else:
-            depth, depth2 = self._depth, None
-        nprobes = self._nprobes
-        if nprobes is None and state.centroids is not None and pool is None:
-            nprobes = self._auto_nprobes(state, k, depth, m.metric)
+            fixed = (self._nprobes, self._depth, self._depth)
+        nprobes, depth, depth2 = fixed
+        if depth is None or depth2 is None or (nprobes is None and ivf):
+            auto = self._auto(state, k, m.metric, fixed)
+            depth = depth or auto.depth
+            depth2 = depth2 or auto.depth2
+            nprobes = nprobes if nprobes is not None or not ivf else auto.nprobes
+        assert depth is not None and depth2 is not None
+        depth = max(depth, depth2)
+        narrow: int | None = depth2 if narrowing else None
         forget_probes(state)
+        workers = min(len(q) // 4, query_threads())
+        threads = 1 if workers > 1 else query_threads()
 
         def one(row: npt.NDArray[np.float32]) -> tuple[Any, Any, pa.Table | None]:
             got: list[pa.Table] = []
-            with single_thread():
+            with numba_threads(threads):
                 s, p = search_codes(state, row, k, depth=depth, nprobes=nprobes,
-                                    metric=m.metric, pool=pool, depth2=depth2,
+                                    metric=m.metric, pool=pool, depth2=narrow,
                                     payload=payload if disk else None, out=got)
             return s, p, got[0] if got else None
 
-        workers = min(len(q) // 4, os.cpu_count() or 1)
         if workers <= 1:
             return [one(row) for row in q]
         with ThreadPoolExecutor(max_workers=workers) as ex:
             return list(ex.map(one, q))
 
-    def _tuned(self, state: HotState, key: tuple[Any, ...], fn: Any) -> int:
+    def _auto(self, state: HotState, k: int, metric: str,
+              fixed: tuple[int | None, int | None, int | None]) -> Settings:
+        """Tuned settings for this query shape (measured once per state, see ``tune``)."""
+        key = ("auto", k, self._target, *fixed)
         if key not in state.tuned:
-            with single_thread():
-                state.tuned[key] = int(fn())
-        value: int = state.tuned[key]
-        return value
-
-    def _auto_depth(self, state: HotState, k: int, metric: str) -> int:
-        return self._tuned(state, ("depth", k, self._target), lambda: tune_depth(
-            state, k, metric=metric, target=self._target))
-
-    def _auto_depth2(self, state: HotState, k: int, depth: int, metric: str) -> int:
-        return self._tuned(state, ("depth2", k, depth, self._target), lambda: tune_depth2(
-            state, k, depth, metric=metric, target=self._target))
-
-    def _auto_nprobes(self, state: HotState, k: int, depth: int, metric: str) -> int:
-        return self._tuned(state, ("nprobes", k, depth, self._target), lambda: tune_nprobes(
-            state, k, depth, metric=metric, target=self._target))
+            with numba_threads(query_threads()):
+                state.tuned[key] = tune_search(state, k, metric=metric, target=self._target,
+                                               nprobes=fixed[0], depth=fixed[1],
+                                               depth2=fixed[2])
+        got: Settings = state.tuned[key]
+        return got
 
 
 def _cheap(snap: Snapshot, state: HotState, columns: list[str]) -> list[str] | None:
@@ -353,7 +346,13 @@ def _cheap(snap: Snapshot, state: HotState, columns: list[str]) -> list[str] | N
 
 def _take_payload(snap: Snapshot, state: HotState, uniq: npt.NDArray[np.int64],
                   cols: list[str]) -> pa.Table:
-    """Payload rows of the given positions, fetched by row id from the snapshot's version."""
+    """Payload rows of the given positions, fetched by row id from the snapshot's version.
+
+    Only the ids, in RAM mode: from the state's resident copy, without reading the table.
+    """
+    if cols == [snap.meta.id_column] and state.ids is not None:
+        kind = snap.dataset.schema.field(cols[0]).type
+        return pa.table({cols[0]: pa.array(state.ids[uniq], type=kind)})
     if len(uniq) == 0:
         schema = snap.dataset.schema
         return pa.table({c: pa.array([], schema.field(c).type) for c in cols})

@@ -30,6 +30,7 @@ import pyarrow as pa
 from lance_spiral.arrow import codes_of
 from lance_spiral.codecs import Codec
 from lance_spiral.errors import CorruptDataError, InvalidParameterError
+from lance_spiral.kernels.gather import gather_rows
 from lance_spiral.table.meta import TableMeta
 
 __all__ = ["MEMORY_MODES", "SCAN_OPTIONS", "FragmentInfo", "HotState", "RowMap", "check_memory"]
@@ -128,14 +129,20 @@ class HotState:
         n: Positions in use (live and dead rows).
         memory: ``"ram"`` or ``"disk"``.
         codes: ``uint8[n, code_bytes]`` (``None`` in disk mode).
-        bits: ``uint64[n, words]`` 1-bit candidate codes (compressed mode).
+        bits: ``uint64[n, words]`` 1-bit candidate codes (compressed mode), in *slot* order:
+            slots below ``indexed`` hold the positions ``part_order`` lists (partition by
+            partition, so a probed partition is one contiguous read), later slots their own
+            position (see :meth:`slots_of`, :meth:`positions_at`).
         parts: IVF partition of each position (compressed mode with ``nlist > 0``).
         alive: ``bool[n]``: rows of this version (``None``: every position is).
         rowids: Stable Lance row ids per position (tables with stable row ids only).
+        ids: The id column per position (RAM mode, integer ids): a query returning ids and
+            scores only never reads the table.
         centre: Centre of the candidate codes.
         centroids: IVF centroids.
         part_order: Positions below ``indexed`` sorted by partition.
         part_offsets: Start of each partition in ``part_order`` (``nlist + 1``).
+        part_slot: Inverse of ``part_order``: the slot of each position below ``indexed``.
         indexed: Positions covered by ``part_order``; later ones are scanned by partition value.
         tuned: Automatic depths / nprobes, carried over small appends.
         tuned_rows: Live rows when ``tuned`` was measured.
@@ -156,10 +163,12 @@ class HotState:
     parts: npt.NDArray[Any] | None = None
     alive: npt.NDArray[np.bool_] | None = None
     rowids: npt.NDArray[np.uint64] | None = None
+    ids: npt.NDArray[np.int64] | None = None
     centre: npt.NDArray[np.float32] | None = None
     centroids: npt.NDArray[np.float32] | None = None
     part_order: npt.NDArray[np.int32] | None = None
     part_offsets: npt.NDArray[np.int64] | None = None
+    part_slot: npt.NDArray[np.int32] | None = None
     indexed: int = 0
     tuned: dict[Any, Any] = field(default_factory=dict)
     tuned_rows: int = 0
@@ -227,22 +236,60 @@ class HotState:
     # --------------------------------------------------------------------- partitions
     def partition_rows(self, parts: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Positions of the given IVF partitions (dead rows included: scans mask them)."""
+        starts, lengths = self.partition_ranges(parts)
+        if len(starts) == 0:
+            return np.zeros(0, dtype=np.int64)
+        slots = np.concatenate([np.arange(a, a + m, dtype=np.int64)
+                                for a, m in zip(starts.tolist(), lengths.tolist(), strict=True)])
+        return self.positions_at(slots)
+
+    def partition_ranges(self, parts: npt.NDArray[np.int64]
+                         ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Slot ranges ``(starts, lengths)`` holding the given partitions' candidate bits.
+
+        One range per indexed partition, plus one-slot ranges for the rows of those partitions
+        appended since the index was built. Without partitions: every slot, in chunks.
+        """
         if self.part_order is None or self.part_offsets is None or self.parts is None:
-            return np.arange(self.n, dtype=np.int64)
+            return self.all_ranges()
+        p = np.asarray(parts, dtype=np.int64)
         off = self.part_offsets
-        pieces = [self.part_order[off[p]:off[p + 1]].astype(np.int64) for p in parts]
+        starts, lengths = off[p], off[p + 1] - off[p]
         if self.indexed < self.n:
             tail = self.parts[self.indexed:self.n]
-            hit = np.flatnonzero(np.isin(tail, np.asarray(parts)))
-            pieces.append(hit.astype(np.int64) + self.indexed)
-        return np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.int64)
+            hit = np.flatnonzero(np.isin(tail, p)).astype(np.int64) + self.indexed
+            starts = np.concatenate([starts, hit])
+            lengths = np.concatenate([lengths, np.ones(len(hit), dtype=np.int64)])
+        return starts, lengths
+
+    def all_ranges(self, chunk: int = 16384
+                   ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Every slot as ranges of ``chunk`` (threads share a scan chunk by chunk)."""
+        starts = np.arange(0, self.n, chunk, dtype=np.int64)
+        return starts, np.minimum(chunk, self.n - starts)
+
+    def slots_of(self, positions: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Slots (rows of ``bits``) of positions."""
+        pos = np.asarray(positions, dtype=np.int64)
+        if self.part_slot is None or self.indexed == 0:
+            return pos
+        low = pos < self.indexed
+        return np.where(low, self.part_slot[np.where(low, pos, 0)], pos).astype(np.int64)
+
+    def positions_at(self, slots: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        """Positions of slots (rows of ``bits``)."""
+        sl = np.asarray(slots, dtype=np.int64)
+        if self.part_order is None or self.indexed == 0:
+            return sl
+        low = sl < self.indexed
+        return np.where(low, self.part_order[np.where(low, sl, 0)], sl).astype(np.int64)
 
     # -------------------------------------------------------------------------- codes
     def fetch_codes(self, positions: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:
         """Codes of the given positions: from RAM, the local disk cache, or Lance ``take``."""
         pos = np.asarray(positions, dtype=np.int64)
         if self.codes is not None:
-            return self.codes[pos]
+            return gather_rows(self.codes, pos)
         if self.disk_cache is not None:
             return self._from_disk_cache(pos)
         return self._take(pos)
@@ -318,20 +365,21 @@ class HotState:
     def resident_bytes(self) -> int:
         """Bytes of this state's arrays held in RAM (rows in use; see ``docs/search.md``).
 
-        Counted: the codes (RAM mode), candidate bits, partitions and their index, the alive
-        mask, stable row ids (and their sorted copy), centroids, the tuning probes and the
-        fragment map. Spare buffer capacity is never
-        written, hence never resident; the disk cache's pages belong to the OS page cache.
+        Counted: the codes and integer ids (RAM mode), candidate bits, partitions and their
+        index, the alive mask, stable row ids (and their sorted copy), centroids, the tuning
+        probes and the fragment map. Spare buffer capacity is never written, hence never
+        resident; the disk cache's pages belong to the OS page cache.
         """
         total = 0
-        for arr in (self.codes, self.bits, self.parts, self.alive, self.rowids):
+        for arr in (self.codes, self.bits, self.parts, self.alive, self.rowids, self.ids):
             if arr is not None:
                 total += int(arr[: self.n].nbytes)
         for arr2 in (self.centre, self.centroids, self.part_offsets, self.rows.starts):
             if arr2 is not None:
                 total += int(arr2.nbytes)
-        if self.part_order is not None:
-            total += int(self.part_order.nbytes)
+        for arr4 in (self.part_order, self.part_slot):
+            if arr4 is not None:
+                total += int(arr4.nbytes)
         for val in list(self.cache.values()):
             for arr3 in val if isinstance(val, tuple) else (val,):
                 if isinstance(arr3, np.ndarray):

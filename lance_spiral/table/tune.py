@@ -1,4 +1,4 @@
-"""Automatic choice of the re-rank depths (and IVF ``nprobes``) for a recall target.
+"""Automatic choice of the search settings (IVF ``nprobes``, candidates, re-rank) for a target.
 
 Real queries sit farther from the data than the data's own rows (a question is not a gloss),
 and stored rows often have near-duplicates that a row, or a midpoint of two rows, finds at once.
@@ -7,32 +7,49 @@ isotropic noise to a cosine of :data:`PROBE_COSINE` with that mean, and its seed
 out of its answers: no row is its own answer, and the neighbours form a loose crowd as for real
 queries. (Midpoints of two rows, used before, were far easier than real queries on tables with
 many near-duplicates: at 1 M synthetic rows they chose a depth 16x too small, recall@10 0.886.
-Single rows with noise were still too easy on a table of 12 near-duplicates per real row; means
-of 8 rows too hard at 1 M rows. Measured in docs/scale.md.) The reference is the exhaustive
-codec search (streamed from the table in the ``disk`` memory mode); the smallest setting on a
-ladder whose mean recall@k reaches the target is kept, with a margin.
+Single rows with noise, and means of 3 rows, were still too easy on a table of 12
+near-duplicates per real row (recall 0.86 at target 0.98); means of 4 rows are harder than the
+1 M-row benchmark's real queries at the candidate stages. Measured in docs/scale.md.) The
+reference is the exhaustive codec search (streamed from the table in the ``disk`` memory mode).
+
+The settings are chosen in the order a query runs them, within a miss budget ``SLACK * (1 -
+target)`` split by :data:`_SPLIT`: first the fewest IVF partitions whose rows hold the probes'
+answers (from partition ranks alone: nothing is scanned); then, within those partitions, the
+pair (Hamming candidates, codes re-scored after sign-code narrowing) of least cost that keeps
+the rest of the budget, the cost weighing a re-scored code by where it is read from (RAM, a
+local cache, or Lance ``take``: :func:`_row_costs`). Each stage is measured within the previous
+one's choice, so the depth at 5 M rows is a depth within the probed partitions, not within
+every row. The whole budget goes to the stages: the probes are harder than real queries there,
+which leaves room for the codec's own error against exact search.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from lance_spiral.codecs import normalize_rows
-from lance_spiral.kernels.hamming import hamming_candidates, hamming_candidates_rows, pack_signs
+from lance_spiral.kernels.hamming import pack_signs, sign_dot_rows, sign_lut
 from lance_spiral.kernels.topk import topk
-from lance_spiral.table.search import narrow_by_signs, probe_partitions
+from lance_spiral.table.search import candidate_slots, probe_partitions
 from lance_spiral.table.state import HotState
 
-__all__ = ["DEFAULT_TARGET", "PROBE_COSINE", "forget_probes", "reference_topk", "tune_depth",
-           "tune_depth2",
-           "tune_nprobes"]
+__all__ = ["DEFAULT_TARGET", "PROBE_COSINE", "Settings", "forget_probes", "reference_topk",
+           "retune", "tune_search"]
 
 DEFAULT_TARGET = 0.98
 PROBE_COSINE = 0.8
 PROBE_ROWS = 4
-_LADDER = (64, 128, 256, 512, 1024, 2048, 4096, 8192)
-_LADDER2 = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 2048, 4096)
+# Share of the miss budget ``1 - target`` the probe queries may lose against the codec's own
+# exhaustive answer, and how it is split between the stages: IVF probing, Hamming candidates,
+# sign-code narrowing (the last two chosen together, with both their shares).
+SLACK = 1.0
+_SPLIT = (0.4, 0.4, 0.2)
+_LADDER = (64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096, 6144, 8192,
+           12288, 16384, 24576, 32768, 49152, 65536)
+_LADDER2 = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048, 3072, 4096)
 
 
 def _probe_queries(state: HotState, n_queries: int, seed: int, metric: str
@@ -131,111 +148,195 @@ def forget_probes(state: HotState) -> None:
             state.cache.pop(key, None)
 
 
-def tune_depth(state: HotState, k: int, *, metric: str, target: float = DEFAULT_TARGET,
-               n_queries: int = 48, seed: int = 0) -> int:
-    """Smallest ``k'`` (x2 margin) whose candidates hold ``target`` of the codec's top-``k``.
+@dataclass(frozen=True)
+class Settings:
+    """Search settings of one query shape.
+
+    Attributes:
+        nprobes: IVF partitions to scan (``None``: all rows).
+        depth: Hamming candidates.
+        depth2: Of those, how many are re-scored by the codec (after sign-code narrowing).
+    """
+
+    nprobes: int | None
+    depth: int
+    depth2: int
+
+
+def _smallest(ladder: list[int], score: dict[int, float], goal: float, default: int) -> int:
+    for d in ladder:
+        if score[d] >= goal - 1e-12:
+            return d
+    return default
+
+
+def _ivf_recall(state: HotState, qs: npt.NDArray[np.float32], truth: list[set[int]],
+                metric: str) -> npt.NDArray[np.float64]:
+    """``recall[p - 1]``: mean share of the answers found in the ``p`` nearest partitions."""
+    c, parts = state.centroids, state.parts
+    assert c is not None and parts is not None
+    nlist = len(c)
+    found = np.zeros(nlist + 1, dtype=np.float64)
+    used = 0
+    for i, t in enumerate(truth):
+        if not t:
+            continue
+        s = c @ qs[i] if metric != "l2" else -((c - qs[i][None, :]) ** 2).sum(axis=1)
+        rank = np.empty(nlist, dtype=np.int64)
+        rank[np.argsort(-s, kind="stable")] = np.arange(nlist)
+        r = rank[parts[np.fromiter(t, dtype=np.int64)].astype(np.int64)]
+        found += np.bincount(r + 1, minlength=nlist + 1)[: nlist + 1] / len(t)
+        used += 1
+    return np.cumsum(found)[1:] / max(used, 1)
+
+
+def _probed(state: HotState, qs: npt.NDArray[np.float32], nprobes: int | None, metric: str
+            ) -> npt.NDArray[np.int64] | None:
+    nlist = 0 if state.centroids is None else len(state.centroids)
+    if not nlist or nprobes is None or nprobes >= nlist:
+        return None
+    return probe_partitions(state, qs, nprobes, metric)
+
+
+def tune_search(state: HotState, k: int, *, metric: str, target: float = DEFAULT_TARGET,
+                nprobes: int | None = None, depth: int | None = None,
+                depth2: int | None = None, n_queries: int = 48, seed: int = 0) -> Settings:
+    """Settings reaching ``target`` recall@k on probe queries (see the module docs).
 
     Args:
         state: Hot arrays of the table version.
         k: Results per query.
         metric: Table metric.
         target: Recall target in (0, 1].
-        n_queries: Probe queries (see the module docs).
+        nprobes: IVF partitions, if fixed by the caller (the others are tuned around it).
+        depth: Hamming candidates, if fixed by the caller.
+        depth2: Codes re-scored, if fixed by the caller.
+        n_queries: Probe queries.
         seed: Sampling seed.
-
-    Returns:
-        The depth (at least ``4 * k``; the row count when the ladder never reaches the target).
     """
     n = state.n_live
+    nlist = 0 if state.centroids is None else len(state.centroids)
     if state.bits is None or state.centre is None or n <= 8 * k:
-        return max(4 * k, 64)
+        d = depth or max(4 * k, 64)
+        return Settings(nprobes, d, min(depth2 or d, d))
     queries, qs, truth = _probes_with_truth(state, k, n_queries, seed, metric)
+    budget = [(1.0 - target) * SLACK * f for f in _SPLIT]
     qbits = pack_signs(qs, state.centre).view(np.uint64)
-    need = {d: 0.0 for d in _LADDER if d < n}
-    for i in range(len(queries)):
-        for d in need:
-            cand = hamming_candidates(state.bits, qbits[i], d + 1, state.alive)
-            need[d] += len(truth[i].intersection(cand.tolist())) / k
-    for d in sorted(need):
-        if need[d] / len(queries) >= target:
-            return int(min(max(2 * d, 4 * k), n))
-    return int(n)
+    nq = len(queries)
+    ceiling = 1.0
+    if nlist and state.parts is not None:
+        recall = _ivf_recall(state, qs, truth, metric)
+        if nprobes is None:
+            hit = np.flatnonzero(recall >= 1.0 - budget[0] - 1e-12)
+            nprobes = int(hit[0]) + 1 if len(hit) else nlist
+        ceiling = float(recall[min(nprobes, nlist) - 1])
+    parts = [_probed(state, qs[i], nprobes, metric) for i in range(nq)]
+    if depth is None and depth2 is None:
+        depth, depth2 = _joint_depths(state, k, qs, qbits, truth, parts,
+                                      ceiling - budget[1] - budget[2])
+    if depth is None:
+        ladder = [d for d in _LADDER if d < n]
+        score = dict.fromkeys(ladder, 0.0)
+        for i in range(nq):
+            for j, d in enumerate(ladder):
+                cand = state.positions_at(candidate_slots(state, qbits[i], d, parts[i]))
+                got = len(truth[i].intersection(cand.tolist())) / k / nq
+                if len(cand) < d or got * k * nq >= len(truth[i]) - 1e-9:
+                    # every probed row, or every answer: deeper finds the same
+                    for d_more in ladder[j:]:
+                        score[d_more] += got
+                    break
+                score[d] += got
+        depth = _smallest(ladder, score, ceiling - budget[1], n)
+    if depth2 is None:
+        ladder2 = [d for d in _LADDER2 if d < depth]
+        score2 = dict.fromkeys(ladder2, 0.0)
+        held = 0.0
+        for i in range(nq):
+            slots = candidate_slots(state, qbits[i], depth, parts[i])
+            cand = state.positions_at(slots)
+            held += len(truth[i].intersection(cand.tolist())) / k / nq
+            if not ladder2:
+                continue
+            s = sign_dot_rows(state.bits, slots, sign_lut(qs[i], state.bits.shape[1]))
+            order = cand[np.argsort(-s, kind="stable")]
+            for d in ladder2:
+                score2[d] += len(truth[i].intersection(order[:d].tolist())) / k / nq
+        depth2 = _smallest(ladder2, score2, held - budget[2], depth)
+    return Settings(nprobes, int(depth), int(max(min(depth2, depth), min(2 * k, depth))))
 
 
-def tune_depth2(state: HotState, k: int, depth: int, *, metric: str,
-                target: float = DEFAULT_TARGET, n_queries: int = 48, seed: int = 0) -> int:
-    """How many of the ``depth`` Hamming candidates to re-score with the codec.
+def _row_costs(state: HotState) -> tuple[float, float]:
+    """Relative cost of one Hamming candidate (sign-code narrowing) and one re-scored code.
 
-    The candidates are ordered by their sign codes' score against the float query; the smallest
-    count on a ladder holding ``target`` of the codec's exhaustive top-``k`` (or all the
-    candidates hold, if less) is kept. No x2 margin here: the probe queries are harder than real
-    ones already (at 1 M synthetic rows they asked for 1,024 where real queries need 512), and in
-    the disk mode these are the codes read per query, the main cost.
-
-    Returns:
-        The count (at least ``2 * k``, at most ``depth``).
+    Measured on the 1 M-row scale table (docs/scale.md): narrowing ~25 ns per candidate; a
+    re-scored code ~60 ns from RAM, ~0.5 us from the local disk cache, ~8 us through Lance
+    ``take`` (a few hundred random rows of a local table).
     """
-    if state.bits is None or state.centre is None or depth <= 2 * k:
-        return max(depth, k)
-    queries, qs, truth = _probes_with_truth(state, k, n_queries, seed, metric)
-    qbits = pack_signs(qs, state.centre).view(np.uint64)
-    ladder = [d for d in _LADDER2 if d < depth]
-    hits = dict.fromkeys(ladder, 0.0)
-    ceiling = 0.0
-    for i in range(len(queries)):
-        cand = hamming_candidates(state.bits, qbits[i], depth, state.alive)
-        ceiling += len(truth[i].intersection(cand.tolist())) / k
-        for d in ladder:
-            top = narrow_by_signs(state, qs[i], cand, d)
-            hits[d] += len(truth[i].intersection(top.tolist())) / k
-    goal = min(target, ceiling / len(queries))
-    for d in ladder:
-        if hits[d] / len(queries) >= goal:
-            return int(min(depth, max(d, 2 * k)))
-    return int(depth)
+    if state.codes is not None:
+        return 25.0, 60.0
+    if state.disk_cache is not None:
+        return 25.0, 500.0
+    return 25.0, 8000.0
 
 
-def tune_nprobes(state: HotState, k: int, depth: int, *, metric: str,
-                 target: float = DEFAULT_TARGET, n_queries: int = 48, seed: int = 1) -> int:
-    """Smallest IVF ``nprobes`` (x2 margin) whose candidates hold ``target`` of the top-``k``.
+def _joint_depths(state: HotState, k: int, qs: npt.NDArray[np.float32],
+                  qbits: npt.NDArray[np.uint64], truth: list[set[int]],
+                  parts: list[npt.NDArray[np.int64] | None], goal: float) -> tuple[int, int]:
+    """The cheapest ``(depth, depth2)`` whose probes keep ``goal`` of the answers.
 
-    The reference is the same candidate stage over all partitions (the full scan at ``depth``),
-    so this measures only what probing fewer partitions loses.
-
-    Args:
-        state: Hot arrays of the table version (with IVF centroids).
-        k: Results per query.
-        depth: Re-rank depth used with it.
-        metric: Table metric.
-        target: Recall target in (0, 1].
-        n_queries: Probe queries (see the module docs).
-        seed: Sampling seed.
-
-    Returns:
-        ``nprobes`` (the partition count when no smaller value reaches the target).
+    Every pair of the two ladders is measured (the sign-code order of each depth's candidates
+    gives every ``depth2`` at once); the cost is :func:`_row_costs`' model.
     """
-    c = state.centroids
-    if c is None or state.bits is None or state.centre is None:
-        return 1
-    nlist = len(c)
-    codec = state.codec
-    queries, qs, seeds = _probe_queries(state, n_queries, seed, metric)
-    qbits = pack_signs(qs, state.centre).view(np.uint64)
-    ladder = sorted({max(1, nlist * f // 64) for f in (1, 2, 4, 8, 16, 24, 32, 48)})
-    hits = dict.fromkeys(ladder, 0.0)
-    for i in range(len(queries)):
-        prep = codec.prepare(queries[i])
-        extra = seeds.shape[1]
-        full = hamming_candidates(state.bits, qbits[i], depth + extra, state.alive)
-        _, ref = topk(codec.score(prep, state.fetch_codes(full)),
-                      min(k + extra, max(len(full), 1)))
-        truth = _leave_out(full[ref[0]], seeds[i], k) if len(full) else set()
-        for p in ladder:
-            rows = state.partition_rows(probe_partitions(state, qs[i], p, metric))
-            cand = hamming_candidates_rows(state.bits, rows, qbits[i], depth + extra,
-                                           state.alive)
-            hits[p] += len(truth.intersection(cand.tolist())) / k
-    for p in ladder:
-        if hits[p] / len(queries) >= target:
-            return int(min(nlist, max(1, 2 * p)))
-    return nlist
+    assert state.bits is not None
+    n = state.n_live
+    ladder = [d for d in _LADDER if d < n] + [n]
+    ladder2 = [d for d in _LADDER2 if d < n]
+    nq = len(qs)
+    cap = np.zeros((len(ladder), len(ladder2)), dtype=np.float64)
+    for i in range(nq):
+        for a, d in enumerate(ladder):
+            slots = candidate_slots(state, qbits[i], d, parts[i])
+            cand = state.positions_at(slots)
+            lut = sign_lut(qs[i], state.bits.shape[1])
+            order = cand[np.argsort(-sign_dot_rows(state.bits, slots, lut), kind="stable")]
+            found = np.isin(order, np.fromiter(truth[i], dtype=np.int64, count=len(truth[i])))
+            hits = np.cumsum(found)
+            row = np.array([hits[min(d2, len(hits)) - 1] if len(hits) else 0
+                            for d2 in ladder2], dtype=np.float64) / k / nq
+            every = len(cand) < d or int(hits[-1] if len(hits) else 0) >= len(truth[i])
+            cap[a if not every else slice(a, None)] += row
+            if every:
+                break
+    c1, c2 = _row_costs(state)
+    best: tuple[float, int, int] | None = None
+    for a, d in enumerate(ladder):
+        for b, d2 in enumerate(ladder2):
+            if d2 <= d and cap[a, b] >= goal - 1e-12:
+                cost = c1 * d + c2 * d2
+                if best is None or cost < best[0]:
+                    best = (cost, d, d2)
+    if best is None:
+        return n, ladder2[-1] if ladder2 else n
+    return best[1], best[2]
+
+
+def _opt(v: object) -> int | None:
+    return v if isinstance(v, int) else None
+
+
+def retune(state: HotState, keys: list[tuple[object, ...]]) -> None:
+    """Tune ``state`` for the query shapes ``keys`` (the keys of another version's ``tuned``).
+
+    Called by the writer after a write that grew or shrank the table enough to drop the
+    previous settings, so the next query does not pay for tuning.
+    """
+    for key in keys:
+        if not (isinstance(key, tuple) and len(key) == 6 and key[0] == "auto"):
+            continue
+        _, k, target, nprobes, depth, depth2 = key
+        if key not in state.tuned and isinstance(k, int) and isinstance(target, float):
+            state.tuned[key] = tune_search(
+                state, k, metric=state.meta.metric, target=target, nprobes=_opt(nprobes),
+                depth=_opt(depth), depth2=_opt(depth2))
+    forget_probes(state)

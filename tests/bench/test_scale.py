@@ -36,11 +36,12 @@ def test_tiny_scale_run(tmp_path, shared_data):
     res = run_scale(3000, 30, str(tmp_path / "out"), str(tmp_path / "work"),
                     base=str(shared_data / "wordnet" / "emb_f16.npy"),
                     queries=str(shared_data / "wordnet" / "query_emb.npy"),
-                    configs="spiral-ram,spiral-disk,lancedb-ivf_sq",
+                    configs="spiral-ram,spiral-disk,spiral-disk-cache,lancedb-ivf_sq",
                     progress=False)
     rows = {r["config"]: r for r in res["rows"]}
-    assert set(rows) == {"spiral-ram", "spiral-disk", "lancedb-ivf_sq"}
-    for cfg in ("spiral-ram", "spiral-disk"):
+    assert set(rows) == {"spiral-ram", "spiral-disk", "spiral-disk-cache", "lancedb-ivf_sq"}
+    assert rows["spiral-disk-cache"]["cache_bytes"] >= 3000 * 384
+    for cfg in ("spiral-ram", "spiral-disk", "spiral-disk-cache"):
         assert rows[cfg]["recall_at_10"] >= 0.9, cfg
         assert rows[cfg]["p50_ms"] > 0 and rows[cfg]["disk_bytes"] > 0
     assert rows["spiral-disk"]["resident_per_vector"] < rows["spiral-ram"]["resident_per_vector"]
@@ -50,6 +51,7 @@ def test_tiny_scale_run(tmp_path, shared_data):
     assert saved["acceptance"]["disk"]["resident_ok"] in (True, False)
     assert saved["rows"] == json.loads(json.dumps(res["rows"]))
     assert not list((tmp_path / "work").glob("*.lance"))  # tables removed
+    assert not list((tmp_path / "work").glob("codecache-*"))
     code = cli_main(["-q", "bench", "scale", "--n", "2000", "--nq", "10", "--configs",
                      "lancedb-ivf_sq", "--out", str(tmp_path / "out"), "--work",
                      str(tmp_path / "work"), "--base", str(shared_data / "wordnet" /

@@ -8,6 +8,7 @@ import pytest
 from lance_spiral.codecs import normalize_rows
 from lance_spiral.kernels.hamming import (
     hamming_candidates,
+    hamming_candidates_ranges,
     hamming_candidates_rows,
     pack_signs,
     sign_dot_rows,
@@ -66,3 +67,32 @@ def test_sign_scores_match_numpy_and_rank_better_than_hamming(coded, scifact_que
         gain_ham += len(truth & set(np.argsort(_hamming(bits8, qb8), kind="stable")[:100]
                                     .tolist()))
     assert gain_sign > gain_ham
+
+
+def test_ranges_over_a_permuted_layout(coded, scifact_query_emb):
+    # Rows stored in another order (slot s holds position order[s] below ``indexed``): ranges
+    # of slots are scanned, the alive mask is read by position, slots come back.
+    x, centre, bits8 = coded
+    qb8 = pack_signs(normalize_rows(scifact_query_emb[1:2]), centre)[0]
+    rng = np.random.default_rng(0)
+    indexed = 2500
+    order = np.concatenate([rng.permutation(indexed), np.arange(indexed, len(x))])
+    slots_bits = np.ascontiguousarray(bits8[order]).view(np.uint64)
+    alive = rng.random(len(x)) > 0.2
+    starts = np.array([0, 700, 2400, 2990], dtype=np.int64)
+    lengths = np.array([300, 900, 300, 10], dtype=np.int64)
+    scanned = np.concatenate([np.arange(a, a + m) for a, m in zip(starts, lengths, strict=True)])
+    d = _hamming(bits8[order[scanned]], qb8).astype(float)
+    d[~alive[order[scanned]]] = np.inf
+    for k in (1, 37, 400, 5000):
+        got = hamming_candidates_ranges(slots_bits, starts, lengths, qb8.view(np.uint64), k,
+                                        alive, order[:indexed].astype(np.int32), indexed)
+        live = int(np.isfinite(d).sum())
+        assert len(got) == min(k, live) and len(np.unique(got)) == len(got)
+        assert np.isin(got, scanned).all() and alive[order[got]].all()
+        dg = _hamming(bits8[order[got]], qb8)
+        worst = dg.max()
+        assert (d < worst).sum() <= len(got) <= (d <= worst).sum()
+    assert len(hamming_candidates_ranges(slots_bits, starts[:0], lengths[:0],
+                                         qb8.view(np.uint64), 5)) == 0
+

@@ -64,7 +64,8 @@ def test_resident_bytes_and_answers_in_both_modes(table_uri, wordnet_sample, wor
     recall = np.mean([len(set(r) & set(g)) / 10 for r, g in zip(got, gt, strict=True)])
     assert recall >= 0.95
     st = disk.hot_state()
-    assert ("depth2", 10, st.tuned[("depth", 10, 0.98)], 0.98) in st.tuned
+    auto = st.tuned[("auto", 10, 0.98, None, None, None)]
+    assert 10 <= auto.depth2 <= auto.depth
     hit = disk.search(wordnet_sample[17]).limit(1).with_vectors().to_list()[0]
     assert hit["id"] == 17 and hit["title"] == "t17"
     assert float(np.dot(hit["vector"], wordnet_sample[17])) / np.linalg.norm(

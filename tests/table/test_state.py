@@ -180,3 +180,48 @@ def test_tables_with_stable_row_ids(tmp_path, wordnet_sample, wordnet_queries, m
     t.delete({"id": 500})
     assert 500 not in [h["id"] for h in t.search(x[500]).limit(3).to_list()]
     _same_as_fresh(t, wordnet_queries[:10])
+
+
+def test_ivf_reindex_lays_bits_out_by_partition(tmp_path, wordnet_sample, wordnet_queries):
+    # An append past the index's tail limit re-indexes: the new state's candidate bits move into
+    # partition order in a new buffer; the older state (a running query may hold it) keeps its
+    # own layout and answers as before; the new one answers like a fresh load.
+    x, q = wordnet_sample, wordnet_queries[:20]
+    n0 = 6000
+    t = create_table(str(tmp_path / "lay.lance"), {"id": np.arange(n0), "vector": x[:n0]},
+                     nlist=16, progress=False)
+    t.search(q[0]).limit(10).nprobes(4).rerank(300).to_arrow()
+    st0 = t.hot_state()
+    before = [search_codes(st0, row, 10, depth=1000, depth2=300, nprobes=4, metric="cosine")
+              for row in q[:5]]
+    t.add({"id": np.arange(n0, n0 + 4500), "vector": x[n0:n0 + 4500]})
+    st1 = t.hot_state()
+    assert st1.indexed == st1.n == n0 + 4500 and st1.bits is not st0.bits
+    for row, (s0, p0) in zip(q[:5], before, strict=True):
+        s, p = search_codes(st0, row, 10, depth=1000, depth2=300, nprobes=4, metric="cosine")
+        assert np.array_equal(p, p0) and np.allclose(s, s0)
+    # every partition's rows sit in one contiguous run of slots, in the index's order
+    assert st1.part_order is not None and st1.part_offsets is not None
+    parts = st1.parts[st1.positions_at(np.arange(st1.n))]
+    assert np.all(np.diff(parts.astype(np.int64)) >= 0)
+    assert np.array_equal(st1.slots_of(st1.part_order), np.arange(st1.n))
+    fresh = open_table(t.uri).hot_state()
+    addr = st1.rows.addresses(np.arange(st1.n))
+    pos_fresh = fresh.rows.positions(addr)
+    assert np.array_equal(st1.bits[st1.slots_of(np.arange(st1.n))],
+                          fresh.bits[fresh.slots_of(pos_fresh)])
+    _same_as_fresh(t, q, nprobes=4)
+
+
+def test_writer_retunes_after_a_large_append(tmp_path, wordnet_sample, wordnet_queries):
+    # The automatic settings are dropped when the table grows by more than 20%; the writer
+    # measures the new ones, so the next query does not pay for tuning.
+    x = wordnet_sample
+    t = create_table(str(tmp_path / "rt.lance"), {"id": np.arange(N), "vector": x[:N]},
+                     nlist=16, progress=False)
+    t.search(wordnet_queries[0]).limit(10).to_arrow()
+    key = ("auto", 10, 0.98, None, None, None)
+    assert key in t.hot_state().tuned
+    t.add({"id": np.arange(N, N + 4000), "vector": x[N:N + 4000]})
+    st = t.hot_state()
+    assert st.tuned_rows == N + 4000 and key in st.tuned
