@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any
 
@@ -77,6 +78,18 @@ def _state_key(meta: TableMeta) -> tuple[Any, ...]:
     return (meta.codec_file, meta.aux_file, meta.mode, meta.vector_column, meta.nlist)
 
 
+def _retune_in_background(st: HotState, keys: list[Any]) -> None:
+    """Measure new settings for ``st`` and swap them in (the previous ones serve meanwhile)."""
+    try:
+        with numba_threads(query_threads()):
+            fresh = retune(st, keys)
+    except Exception as exc:  # a failed background tuning must not kill the process
+        warnings.warn(f"re-tuning the search settings of version {st.version} failed; the"
+                      f" previous settings stay: {exc}", RuntimeWarning, stacklevel=1)
+        return
+    st.tuned = {**st.tuned, **fresh}
+
+
 class StateCache:
     """Hot states of one table handle by version, each derived from the previous one.
 
@@ -131,20 +144,26 @@ class StateCache:
         """Derive the state of a version the handle just moved to, if it was searched before.
 
         Called after a write: the writer pays the (incremental) cost, so the next search finds
-        its state ready -- including the automatic search settings, when the write changed the
-        row count enough to drop the previous ones. Errors are left to that search, which
-        derives the state again.
+        its state ready. When the write moved the row count too far for the previous automatic
+        search settings, the new version keeps serving with them while a background thread
+        measures new ones (:func:`~lance_spiral.table.tune.retune`), so neither the writer nor
+        a query waits for tuning. Errors are left to the next search, which derives the state
+        again.
         """
         if meta.codec_file is None or not self._states:
             return
         prev = max(self._states.values(), key=lambda s: s.version)
         try:
             st = self.get(ds, meta)
-            if st is not prev and prev.tuned and not st.tuned:
-                with numba_threads(query_threads()):
-                    retune(st, list(prev.tuned))
         except (LanceSpiralError, OSError, ValueError):
             return
+        if st is not prev and prev.tuned and not st.tuned:
+            keys = list(prev.tuned)
+            st.tuned.update(prev.tuned)
+            worker = threading.Thread(target=_retune_in_background, args=(st, keys),
+                                      name="lance-spiral-retune", daemon=True)
+            st.cache["retune"] = worker
+            worker.start()
 
     # --------------------------------------------------------------------------- build
     def _specs(self, meta: TableMeta, code_bytes: int, stable: bool, int_ids: bool

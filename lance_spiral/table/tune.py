@@ -134,10 +134,11 @@ Probes = tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], list[set[int]]]
 def _probes_with_truth(state: HotState, k: int, n_queries: int, seed: int, metric: str
                        ) -> Probes:
     key = ("probes", k, n_queries, seed, metric)
-    if key not in state.cache:
+    got: Probes | None = state.cache.get(key)
+    if got is None:  # (a query may drop the cached probes at any time: keep our own reference)
         queries, qs, seeds = _probe_queries(state, n_queries, seed, metric)
-        state.cache[key] = (queries, qs, reference_topk(state, queries, k, seeds))
-    got: Probes = state.cache[key]
+        got = (queries, qs, reference_topk(state, queries, k, seeds))
+        state.cache[key] = got
     return got
 
 
@@ -325,18 +326,20 @@ def _opt(v: object) -> int | None:
     return v if isinstance(v, int) else None
 
 
-def retune(state: HotState, keys: list[tuple[object, ...]]) -> None:
-    """Tune ``state`` for the query shapes ``keys`` (the keys of another version's ``tuned``).
+def retune(state: HotState, keys: list[tuple[object, ...]]) -> dict[tuple[object, ...], Settings]:
+    """Settings of ``state`` for the query shapes ``keys`` (another version's ``tuned`` keys).
 
-    Called by the writer after a write that grew or shrank the table enough to drop the
-    previous settings, so the next query does not pay for tuning.
+    Run for a version whose row count moved too far from the one its previous settings were
+    measured at, off the query path (see :meth:`~lance_spiral.table.hotload.StateCache.advance`).
     """
+    out: dict[tuple[object, ...], Settings] = {}
     for key in keys:
         if not (isinstance(key, tuple) and len(key) == 6 and key[0] == "auto"):
             continue
         _, k, target, nprobes, depth, depth2 = key
-        if key not in state.tuned and isinstance(k, int) and isinstance(target, float):
-            state.tuned[key] = tune_search(
+        if isinstance(k, int) and isinstance(target, float):
+            out[key] = tune_search(
                 state, k, metric=state.meta.metric, target=target, nprobes=_opt(nprobes),
                 depth=_opt(depth), depth2=_opt(depth2))
     forget_probes(state)
+    return out

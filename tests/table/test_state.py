@@ -214,14 +214,22 @@ def test_ivf_reindex_lays_bits_out_by_partition(tmp_path, wordnet_sample, wordne
 
 
 def test_writer_retunes_after_a_large_append(tmp_path, wordnet_sample, wordnet_queries):
-    # The automatic settings are dropped when the table grows by more than 20%; the writer
-    # measures the new ones, so the next query does not pay for tuning.
+    # The automatic settings are dropped when the table grows by more than 20%: the new version
+    # keeps serving with the previous ones while a background thread measures new ones, so
+    # neither the writer nor a query waits for tuning.
     x = wordnet_sample
     t = create_table(str(tmp_path / "rt.lance"), {"id": np.arange(N), "vector": x[:N]},
                      nlist=16, progress=False)
     t.search(wordnet_queries[0]).limit(10).to_arrow()
     key = ("auto", 10, 0.98, None, None, None)
-    assert key in t.hot_state().tuned
+    old = t.hot_state().tuned[key]
     t.add({"id": np.arange(N, N + 4000), "vector": x[N:N + 4000]})
     st = t.hot_state()
-    assert st.tuned_rows == N + 4000 and key in st.tuned
+    assert st.tuned_rows == N + 4000 and key in st.tuned   # served at once
+    hit = t.search(x[N + 5]).limit(1).to_list()[0]
+    assert hit["id"] == N + 5
+    worker = st.cache["retune"]
+    worker.join(timeout=120)
+    assert not worker.is_alive()
+    new = st.tuned[key]
+    assert new is not old and new.nprobes is not None and 1 <= new.nprobes <= 16
