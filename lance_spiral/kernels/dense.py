@@ -17,38 +17,33 @@ __all__ = ["dot_rows", "neg_sq_dist_rows"]
 
 
 @nb.njit(cache=True, nogil=True, fastmath=True)
-def _dot_rows(a: np.ndarray, q: np.ndarray, out: np.ndarray) -> None:
+def _row_scores(a: np.ndarray, q: np.ndarray, l2: bool, out: np.ndarray) -> None:
     n, d = a.shape
     for i in range(n):
         s = np.float32(0.0)
         for j in range(d):
-            s += a[i, j] * q[j]
+            if l2:
+                t = a[i, j] - q[j]
+                s -= t * t
+            else:
+                s += a[i, j] * q[j]
         out[i] = s
 
 
-@nb.njit(cache=True, nogil=True, fastmath=True)
-def _neg_sq_dist_rows(a: np.ndarray, q: np.ndarray, out: np.ndarray) -> None:
-    n, d = a.shape
-    for i in range(n):
-        s = np.float32(0.0)
-        for j in range(d):
-            t = a[i, j] - q[j]
-            s += t * t
-        out[i] = -s
+def _scores(a: npt.NDArray[np.float32], q: npt.NDArray[np.float32], l2: bool
+            ) -> npt.NDArray[np.float32]:
+    a32 = np.ascontiguousarray(a, dtype=np.float32)
+    out = np.empty(a32.shape[0], dtype=np.float32)
+    _row_scores(a32, np.ascontiguousarray(q, dtype=np.float32), l2, out)
+    return out
 
 
 def dot_rows(a: npt.NDArray[np.float32], q: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """``a @ q`` for a C-contiguous ``float32[n, d]`` and one ``float32[d]`` vector."""
-    a32 = np.ascontiguousarray(a, dtype=np.float32)
-    out = np.empty(a32.shape[0], dtype=np.float32)
-    _dot_rows(a32, np.ascontiguousarray(q, dtype=np.float32), out)
-    return out
+    """``a @ q`` for a ``float32[n, d]`` matrix and one ``float32[d]`` vector."""
+    return _scores(a, q, False)
 
 
 def neg_sq_dist_rows(a: npt.NDArray[np.float32], q: npt.NDArray[np.float32]
                      ) -> npt.NDArray[np.float32]:
     """``-|a_i - q|^2`` for every row of ``a``."""
-    a32 = np.ascontiguousarray(a, dtype=np.float32)
-    out = np.empty(a32.shape[0], dtype=np.float32)
-    _neg_sq_dist_rows(a32, np.ascontiguousarray(q, dtype=np.float32), out)
-    return out
+    return _scores(a, q, True)

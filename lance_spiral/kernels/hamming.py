@@ -129,13 +129,7 @@ def _ranges_select(codes: np.ndarray, starts: np.ndarray, offs: np.ndarray,
                 dist[o0 + t] = d
                 hist[c, d] += 1
     total = hist.sum(axis=0)
-    cum = 0
-    thr = max_d
-    for v in range(max_d + 1):
-        cum += total[v]
-        if cum >= k:
-            thr = v
-            break
+    thr, cum = _threshold(total, k, max_d)
     need_eq = min(k, cum) - (cum - total[thr])
     base = np.zeros(nc + 1, dtype=np.int64)
     take = np.zeros(nc, dtype=np.int64)
@@ -162,18 +156,27 @@ def _ranges_select(codes: np.ndarray, starts: np.ndarray, offs: np.ndarray,
 
 
 @nb.njit(cache=True, nogil=True)
+def _threshold(hist: np.ndarray, k: int, max_d: int) -> tuple[int, int]:
+    """``(thr, cum)``: where the histogram's running count first reaches ``k``, and that count.
+
+    Every row below ``thr`` is selected, and ``k - (cum - hist[thr])`` of those at ``thr``;
+    ``thr = max_d`` when the count never reaches ``k``.
+    """
+    cum = 0
+    for d in range(max_d + 1):
+        cum += hist[d]
+        if cum >= k:
+            return d, cum
+    return max_d, cum
+
+
+@nb.njit(cache=True, nogil=True)
 def _select_smallest(dist: np.ndarray, k: int, max_d: int) -> np.ndarray:
     hist = np.zeros(max_d + 2, dtype=np.int64)
     n = dist.shape[0]
     for i in range(n):
         hist[dist[i]] += 1
-    cum = 0
-    thr = max_d
-    for d in range(max_d + 1):
-        cum += hist[d]
-        if cum >= k:
-            thr = d
-            break
+    thr, cum = _threshold(hist, k, max_d)
     out = np.empty(min(cum, n), dtype=np.int64)
     below = cum - hist[thr]
     need_eq = k - below

@@ -32,6 +32,7 @@ from lance_spiral.codecs import Codec
 from lance_spiral.errors import CorruptDataError, InvalidParameterError
 from lance_spiral.kernels.gather import gather_rows
 from lance_spiral.table.meta import TableMeta
+from lance_spiral.table.store import map_below
 
 __all__ = ["MEMORY_MODES", "SCAN_OPTIONS", "FragmentInfo", "HotState", "RowMap", "check_memory"]
 
@@ -270,19 +271,15 @@ class HotState:
 
     def slots_of(self, positions: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Slots (rows of ``bits``) of positions."""
-        pos = np.asarray(positions, dtype=np.int64)
-        if self.part_slot is None or self.indexed == 0:
-            return pos
-        low = pos < self.indexed
-        return np.where(low, self.part_slot[np.where(low, pos, 0)], pos).astype(np.int64)
+        if self.part_slot is None:
+            return np.asarray(positions, dtype=np.int64)
+        return map_below(positions, self.part_slot)
 
     def positions_at(self, slots: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         """Positions of slots (rows of ``bits``)."""
-        sl = np.asarray(slots, dtype=np.int64)
-        if self.part_order is None or self.indexed == 0:
-            return sl
-        low = sl < self.indexed
-        return np.where(low, self.part_order[np.where(low, sl, 0)], sl).astype(np.int64)
+        if self.part_order is None:
+            return np.asarray(slots, dtype=np.int64)
+        return map_below(slots, self.part_order)
 
     # -------------------------------------------------------------------------- codes
     def fetch_codes(self, positions: npt.NDArray[np.int64]) -> npt.NDArray[np.uint8]:

@@ -7,19 +7,30 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["Layout", "Store", "slots_in"]
+__all__ = ["Layout", "Store", "map_below", "slots_in"]
 
 Layout = tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]
 
 
+def map_below(values: npt.NDArray[np.int64], table: npt.NDArray[np.int32]
+              ) -> npt.NDArray[np.int64]:
+    """``table[v]`` for the values below ``len(table)``, the others unchanged.
+
+    The slot <-> position maps of the candidate bits: rows below the partition index's size are
+    permuted, later ones are where they were appended.
+    """
+    v = np.asarray(values, dtype=np.int64)
+    if len(table) == 0:
+        return v
+    low = v < len(table)
+    return np.where(low, table[np.where(low, v, 0)], v).astype(np.int64)
+
+
 def slots_in(layout: Layout | None, positions: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
     """Rows of a store's ``bits`` buffer holding ``positions`` (see :class:`Store`)."""
-    pos = np.asarray(positions, dtype=np.int64)
     if layout is None:
-        return pos
-    slot = layout[1]
-    low = pos < len(slot)
-    return np.where(low, slot[np.where(low, pos, 0)], pos).astype(np.int64)
+        return np.asarray(positions, dtype=np.int64)
+    return map_below(positions, layout[1])
 
 
 class Store:

@@ -63,7 +63,7 @@ DOC_TREES = {  # source name -> HTML folder inside the unpacked packages
     "doc_statsmodels": "usr/share/doc/python-statsmodels-doc/html",
     "doc_astropy": "usr/share/doc/python-astropy-doc/html",
 }
-_SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\[])")
+_SENT = ontologies.SENTENCES
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
 
 

@@ -45,7 +45,7 @@ ONTOLOGIES = {
 HELD_OUT_SHARE = 0.04  # of MONDO, Uberon and CL terms
 CHEBI_CAP = 12000
 _TAG = re.compile(r"<[^>]+>")
-_SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\[])")
+SENTENCES = re.compile(r"(?<=[.!?])\s+(?=[A-Z(\[])")
 
 
 def fetch_wheel(out: Path) -> tuple[Path, dict[str, str]]:
@@ -226,7 +226,7 @@ def spans_of(rows: list[dict[str, str]], *, n: int, seed: int,
              lo: int = 5, hi: int = 16) -> list[dict[str, str]]:
     """Query-sized runs of words (``lo``-``hi``) cut from the rows' sentences."""
     rng = np.random.default_rng(seed)
-    sents = [s.split() for r in rows for s in _SENT.split(r["text"]) if len(s.split()) >= lo]
+    sents = [s.split() for r in rows for s in SENTENCES.split(r["text"]) if len(s.split()) >= lo]
     out, seen = [], set()
     for _ in range(4 * n):
         if len(out) >= n or not sents:
